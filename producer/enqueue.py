@@ -1,0 +1,140 @@
+"""Enqueueing jobs and reading their status: the producer's whole job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from itertools import batched
+from typing import Any
+
+from producer import keys
+from producer.envelope import EnvelopeBuilder
+from producer.errors import IdempotencyConflict
+from producer.message import ReplyButtonMessage, parse_message, parse_messages
+from producer.settings import ProducerSettings, producer_settings
+from producer.status import Field, JobState, JobStatus
+from producer.store import Store, default_store, redis_errors
+
+MessageInput = Mapping[str, Any] | ReplyButtonMessage
+
+
+class Producer:
+    """Validates messages and stores each as a job record plus a delivery-task message."""
+
+    def __init__(self, settings: ProducerSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._envelopes = EnvelopeBuilder(settings.queue)
+        self._enqueue_script = store.script("enqueue")
+
+    def enqueue(self, message: MessageInput, *, idempotency_key: str | None = None) -> str:
+        """Validate one message and queue it; returns its job id."""
+        valid = parse_message(message)
+        wire = _wire_json(valid)
+        job_id = _new_job_id()
+        record = _record(valid, wire, idempotency_key)
+        envelope = self._envelopes.build([job_id])
+        fingerprint = hashlib.sha256(wire.encode()).hexdigest() if idempotency_key else ""
+        keys_ = [
+            keys.job(job_id),
+            keys.idempotency(idempotency_key) if idempotency_key else "",
+            self.settings.queue if self.store.shared else "",
+        ]
+        args = [job_id, fingerprint, self.settings.record_ttl, envelope, *_flatten(record)]
+        with redis_errors("enqueue the job"):
+            existing = self._enqueue_script(keys=keys_, args=args)
+            if existing:
+                return _existing_job(existing, fingerprint, idempotency_key)
+            if not self.store.shared:
+                self.store.broker.lpush(self.settings.queue, envelope)
+        return job_id
+
+    def enqueue_many(self, messages: Iterable[MessageInput]) -> list[str]:
+        """Validate every message, then queue them all in one round trip; returns job ids."""
+        valid = parse_messages(list(messages))
+        job_ids = [_new_job_id() for _ in valid]
+        envelopes = [
+            self._envelopes.build(chunk)
+            for chunk in batched(job_ids, self.settings.batch_size)
+        ]
+        ttl = self.settings.record_ttl
+        with redis_errors("enqueue the jobs"):
+            records = self.store.records.pipeline(transaction=True)
+            for job_id, message in zip(job_ids, valid, strict=True):
+                record = _record(message, _wire_json(message), None)
+                records.hset(keys.job(job_id), mapping=record)
+                records.expire(keys.job(job_id), ttl)
+            broker = records if self.store.shared else self.store.broker.pipeline()
+            if envelopes:
+                broker.lpush(self.settings.queue, *envelopes)
+            records.execute()
+            if broker is not records:
+                broker.execute()
+        return job_ids
+
+    def get_status(self, job_id: str) -> JobStatus | None:
+        """The job's current status, or None for an id never seen (or long expired)."""
+        with redis_errors("read the job status"):
+            record = self.store.records.hgetall(keys.job(job_id))
+        return JobStatus.from_record(job_id, record) if record else None
+
+
+
+def _record(message: ReplyButtonMessage, wire: str, idempotency_key: str | None) -> dict[str, str]:
+    """A new job's record: queued, with the wire message and what the rate limits key on."""
+    record = {
+        Field.STATE: JobState.QUEUED.value,
+        Field.ATTEMPTS: "0",
+        Field.MESSAGE: wire,
+        Field.PHONE_ID: message.phone_id,
+        Field.TO: message.to,
+        Field.CREATED_AT: repr(time.time()),
+    }
+    if idempotency_key:
+        record[Field.IDEMPOTENCY_KEY] = idempotency_key
+    return record
+def _wire_json(message: ReplyButtonMessage) -> str:
+    return json.dumps(message.to_wire(), separators=(",", ":"), ensure_ascii=False)
+
+
+def _new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _flatten(record: Mapping[str, str]) -> list[str]:
+    return [item for pair in record.items() for item in pair]
+
+
+def _existing_job(existing: str, fingerprint: str, idempotency_key: str | None) -> str:
+    job_id, _, known_fingerprint = existing.partition(" ")
+    if known_fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            f"idempotency key {idempotency_key!r} was already used for job {job_id} "
+            "with a different message; use a new key for a new message"
+        )
+    return job_id
+
+
+@cache
+def default_producer() -> Producer:
+    """The producer for this process, configured from the environment."""
+    return Producer(producer_settings(), default_store())
+
+
+def enqueue(message: MessageInput, *, idempotency_key: str | None = None) -> str:
+    """Validate a reply-button message and queue it for sending; returns the job id."""
+    return default_producer().enqueue(message, idempotency_key=idempotency_key)
+
+
+def enqueue_many(messages: Sequence[MessageInput]) -> list[str]:
+    """Validate all messages first, then queue them together; returns their job ids in order."""
+    return default_producer().enqueue_many(messages)
+
+
+def get_status(job_id: str) -> JobStatus | None:
+    """The status of a job, or None for an id never seen."""
+    return default_producer().get_status(job_id)

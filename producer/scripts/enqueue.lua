@@ -1,0 +1,17 @@
+-- Store one job record and, when the queue lives in this Redis, its task message: atomically.
+-- KEYS: record, idempotency key ('' for none), queue ('' when the broker is elsewhere)
+-- ARGV: job id, message fingerprint, ttl seconds, task message, field, value, field, value, ...
+-- Returns false for a new job, or "job_id fingerprint" of the job already under that key.
+if KEYS[2] ~= '' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then
+    return existing
+  end
+  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[2], 'EX', ARGV[3])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if KEYS[3] ~= '' then
+  redis.call('LPUSH', KEYS[3], ARGV[4])
+end
+return false

@@ -1,0 +1,112 @@
+"""Job states and the job record both sides read and write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    """Where a job is: queued → sending → retrying → sent | failed."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        """Whether the job is finished for good."""
+        return self in (JobState.SENT, JobState.FAILED)
+
+
+class Field:
+    """Names of the fields of a job record hash."""
+
+    STATE = "state"
+    ATTEMPTS = "attempts"
+    MESSAGE = "message"
+    PHONE_ID = "phone_id"
+    TO = "to"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    SENT_AT = "sent_at"
+    DUE_AT = "due_at"
+    ERROR = "error"
+    RESULT = "result"
+    OUTCOME = "outcome"
+    WORKER = "worker"
+    LEASE_UNTIL = "lease_until"
+    RECLAIMS = "reclaims"
+    DUPLICATES = "duplicates"
+    REPLAYS = "replays"
+    IDEMPOTENCY_KEY = "idempotency_key"
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """What a producer sees when it polls a job."""
+
+    job_id: str
+    state: JobState
+    attempts: int
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    reclaims: int = 0
+    """Times the job was taken over from a worker that died mid-send (it may have gone out twice)."""
+    duplicates: int = 0
+    """Sends recorded after the job had already been sent."""
+    replays: int = 0
+
+    @property
+    def final(self) -> bool:
+        """Whether the job is finished (sent or failed)."""
+        return self.state.final
+
+    @classmethod
+    def from_record(cls, job_id: str, record: Mapping[str, str]) -> JobStatus:
+        """Read a record hash (as decoded strings) into a status."""
+        state = JobState(record[Field.STATE])
+        return cls(
+            job_id=job_id,
+            state=state,
+            attempts=int(record.get(Field.ATTEMPTS, 0)),
+            result=_json_object(record.get(Field.RESULT)),
+            error=record.get(Field.ERROR) or None,
+            created_at=_timestamp(record.get(Field.CREATED_AT)),
+            updated_at=_timestamp(record.get(Field.UPDATED_AT)),
+            sent_at=_timestamp(record.get(Field.SENT_AT)),
+            next_attempt_at=None if state.final else _timestamp(record.get(Field.DUE_AT)),
+            reclaims=int(record.get(Field.RECLAIMS, 0)),
+            duplicates=int(record.get(Field.DUPLICATES, 0)),
+            replays=int(record.get(Field.REPLAYS, 0)),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (timestamps as ISO 8601)."""
+        return {
+            name: value.isoformat() if isinstance(value, datetime) else value
+            for name, value in (
+                (name, getattr(self, name)) for name in self.__dataclass_fields__
+            )
+        }
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromtimestamp(float(value), UTC) if value else None
+
+
+def _json_object(value: str | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    decoded = json.loads(value)
+    return decoded if isinstance(decoded, dict) else None

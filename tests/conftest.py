@@ -1,0 +1,123 @@
+"""Fixtures: a private Redis database, fakeredis, the sandbox, and worker processes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import fakeredis
+import pytest
+import redis
+
+from producer.enqueue import Producer
+from producer.settings import ProducerSettings
+from producer.store import Store
+from support import WorkerProcess
+from worker.sandbox import Sandbox
+
+TEST_REDIS_URL = os.environ.get("ZQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+SANDBOX_KEY = "test-key-5f1d0c"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A real Redis database of the tests' own, emptied before and after each test."""
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail(f"no Redis at {TEST_REDIS_URL}: the integration tests need one")
+    client.flushdb()
+    yield TEST_REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def real_redis(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the tests' Redis database, decoding strings."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fake_store() -> Store:
+    """A store on fakeredis (records and queue in one server)."""
+    client = fakeredis.FakeRedis(decode_responses=True)
+    return Store(client, client, shared=True)
+
+
+@pytest.fixture
+def settings() -> ProducerSettings:
+    """Producer settings for tests, independent of the environment."""
+    return ProducerSettings(redis_url="redis://fake/0", queue="zq-test")
+
+
+@pytest.fixture
+def fake_producer(settings: ProducerSettings, fake_store: Store) -> Producer:
+    """A producer writing to fakeredis."""
+    return Producer(settings, fake_store)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The Zixflow sandbox, serving on a free port in a background thread."""
+    with Sandbox(api_key=SANDBOX_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def queue_name() -> str:
+    """A queue of the test's own, so that no stray worker takes its jobs."""
+    return f"zq-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def pipeline_env(redis_url: str, sandbox: Sandbox, queue_name: str) -> dict[str, str]:
+    """Environment for producers and workers of one integration test."""
+    return {
+        "REDIS_URL": redis_url,
+        "ZIXFLOW_API_KEY": SANDBOX_KEY,
+        "ZIXFLOW_BASE_URL": sandbox.url,
+        "ZQ_QUEUE": queue_name,
+        "ZQ_BACKOFF_BASE": "0.05",
+        "ZQ_BACKOFF_CAP": "0.5",
+        "ZQ_RECIPIENT_INTERVAL": "0",
+        "ZQ_PHONE_RATE": "100000",
+        "ZQ_SCHEDULER_INTERVAL": "0.05",
+    }
+
+
+@pytest.fixture
+def producer_for(pipeline_env: dict[str, str]) -> Callable[..., Producer]:
+    """Build a producer for the integration test's Redis and queue."""
+
+    def build(**overrides: object) -> Producer:
+        settings = ProducerSettings(
+            redis_url=pipeline_env["REDIS_URL"], queue=pipeline_env["ZQ_QUEUE"], **overrides
+        )
+        return Producer(settings, Store.connect(settings))
+
+    return build
+
+
+@pytest.fixture
+def start_worker(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real worker processes; every one still running is killed after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, ready: bool = True) -> WorkerProcess:
+        log = tmp_path / f"worker-{len(started)}.log"
+        name = ("-n", f"w{len(started)}-{uuid.uuid4().hex[:6]}@%h")
+        worker = WorkerProcess({**pipeline_env, **(env or {})}, log, *name, *args)
+        started.append(worker)
+        return worker.wait_ready() if ready else worker
+
+    yield start
+    for worker in started:
+        worker.kill()

@@ -1,0 +1,71 @@
+"""The Celery app: reliability settings, and the hooks that start and stop a worker cleanly."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from celery import Celery, signals
+
+from worker.errors import ConfigurationError
+from worker.runtime import require_api_key, runtime, stopping
+from worker.settings import worker_settings
+
+log = logging.getLogger(__name__)
+settings = worker_settings()
+
+app = Celery("zixflow_queue", include=["worker.tasks"])
+app.conf.update(
+    broker_url=settings.effective_broker_url,
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,  # outlive any Redis restart
+    broker_transport_options={
+        # A killed worker's unacknowledged messages come back after this many seconds. Retries
+        # and rate-limited jobs wait on our own schedule, never in the broker's unacked set,
+        # so the timeout only has to outlast one delivery task (a few seconds) and can be short
+        # enough for a dead worker's jobs to be taken over within two minutes.
+        "visibility_timeout": settings.visibility_timeout,
+        "unacked_restore_interval": 5,
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": 30,  # a worker killed mid-restore must not block restores long
+        "health_check_interval": 10,
+    },
+    task_default_queue=settings.queue,
+    task_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    task_acks_late=True,  # ack after the send is recorded, never before
+    task_reject_on_worker_lost=True,
+    # A task that fails on an unexpected error (Redis gone mid-task) stays unacknowledged and
+    # comes back; per-job claims make running it again safe.
+    task_acks_on_failure_or_timeout=False,
+    # Threads, not processes: a send mostly waits on the network, and a delivery task fans its
+    # jobs out over the send pool (ZQ_SEND_CONCURRENCY). Scale across cores with more workers.
+    worker_pool="threads",
+    worker_concurrency=settings.concurrency,
+    worker_prefetch_multiplier=1,  # prefetch no more than the threads can start
+    worker_consumer="worker.consumer:DeadLetteringConsumer",
+    worker_cancel_long_running_tasks_on_connection_loss=False,
+)
+
+
+@signals.worker_init.connect
+def _refuse_without_api_key(**_: Any) -> None:
+    try:
+        require_api_key(settings)
+    except ConfigurationError as error:
+        log.critical("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+@signals.worker_ready.connect
+def _start_scheduler(**_: Any) -> None:
+    runtime().scheduler.start()
+
+
+@signals.worker_shutting_down.connect
+def _stop_sending(**_: Any) -> None:
+    stopping.set()
+    runtime().scheduler.stop()

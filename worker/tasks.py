@@ -1,0 +1,34 @@
+"""The delivery task: a thin shell around the courier."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeGuard
+
+from producer.deadletters import DeadLetter
+from producer.keys import TASK_NAME
+from worker.celery_app import app
+from worker.runtime import runtime
+
+MAX_JOB_ID_LENGTH = 64
+
+
+@app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver(*args: Any, **kwargs: Any) -> dict[str, int]:
+    """Send the jobs whose ids the task carries; returns how many ended each way.
+
+    Takes any arguments so that a malformed message is dead-lettered instead of failing the
+    call, which would leave it unacknowledged and coming back forever.
+    """
+    if kwargs or len(args) != 1 or not _is_job_id_list(args[0]):
+        reason = "malformed delivery task: expected one argument, a list of job ids"
+        raw = json.dumps({"args": args, "kwargs": kwargs}, default=str)
+        runtime().dead_letters.add(DeadLetter.for_poison(reason, raw))
+        return {"malformed": 1}
+    return runtime().courier.deliver_all(args[0])
+
+
+def _is_job_id_list(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(
+        isinstance(item, str) and 0 < len(item) <= MAX_JOB_ID_LENGTH for item in value
+    )
