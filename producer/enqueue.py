@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from itertools import batched
 from typing import Any
 
 from producer import keys
@@ -57,10 +56,7 @@ class Producer:
         """Validate every message, then queue them all in one round trip; returns job ids."""
         valid = parse_messages(list(messages))
         job_ids = [_new_job_id() for _ in valid]
-        envelopes = [
-            self._envelopes.build(chunk)
-            for chunk in batched(job_ids, self.settings.batch_size)
-        ]
+        envelopes = self._envelopes.build_chunks(job_ids, self.settings.batch_size)
         ttl = self.settings.record_ttl
         with redis_errors("enqueue the jobs"):
             records = self.store.records.pipeline(transaction=True)

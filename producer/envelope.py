@@ -29,6 +29,10 @@ class EnvelopeBuilder:
         self.queue = queue
         self._amqp = Celery("zixflow-producer", set_as_current=False).amqp
 
+    def build_chunks(self, job_ids: Sequence[str], size: int) -> list[str]:
+        """Messages carrying `size` job ids each (the last one the rest), in order."""
+        return [self.build(job_ids[start : start + size]) for start in range(0, len(job_ids), size)]
+
     def build(self, job_ids: Sequence[str]) -> str:
         """One delivery-task message carrying these job ids."""
         task_id = str(uuid.uuid4())

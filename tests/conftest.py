@@ -14,11 +14,10 @@ import redis
 from producer.enqueue import Producer
 from producer.settings import ProducerSettings
 from producer.store import Store
-from support import WorkerProcess
+from tests.support import SANDBOX_KEY, WorkerProcess
 from worker.sandbox import Sandbox
 
 TEST_REDIS_URL = os.environ.get("ZQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-SANDBOX_KEY = "test-key-5f1d0c"
 
 
 @pytest.fixture

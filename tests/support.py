@@ -13,6 +13,9 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+SANDBOX_KEY = "test-key-5f1d0c"
+"""The API key the tests' sandbox expects (a throwaway)."""
+
 
 def wait_until(
     predicate: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
@@ -67,6 +70,7 @@ class WorkerProcess:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+        self._log.close()
 
     def terminate(self, timeout: float = 60.0) -> int:
         """SIGTERM (a warm shutdown) and wait for the exit code."""
@@ -76,7 +80,6 @@ class WorkerProcess:
             return self.process.wait(timeout=timeout)
         finally:
             self.kill()
-            self._log.close()
 
 
 def wire_message(to: str = "919876543210", **overrides: object) -> dict[str, object]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from itertools import batched
 
 import redis
 
@@ -55,7 +54,7 @@ class Scheduler:
             held, *job_ids = self._take(keys=[keys.SCHEDULE], args=[TAKE_LIMIT, HOLD_SECONDS])
             if not job_ids:
                 return published
-            envelopes = [self._envelopes.build(chunk) for chunk in batched(job_ids, self._settings.batch_size)]
+            envelopes = self._envelopes.build_chunks(job_ids, self._settings.batch_size)
             self._store.broker.lpush(self._settings.queue, *envelopes)
             self._release(keys=[keys.SCHEDULE], args=[held, *job_ids])
             published += len(job_ids)

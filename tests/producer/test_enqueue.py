@@ -9,7 +9,7 @@ import pytest
 
 from producer import IdempotencyConflict, JobState, Producer, ValidationError, keys
 from producer.store import Store
-from support import wire_message
+from tests.support import wire_message
 
 
 def queued_job_ids(store: Store, queue: str) -> list[list[str]]:

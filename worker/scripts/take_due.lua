@@ -4,6 +4,6 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-local held = now + tonumber(ARGV[2])
+local held = math.ceil(now + tonumber(ARGV[2]))  -- whole seconds: exact in Lua and Redis alike
 for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], held, id) end
 return {tostring(held), unpack(due)}

@@ -1,0 +1,190 @@
+"""End to end: real worker processes, the real Redis, and the sandbox over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from tests.support import SANDBOX_KEY
+from producer import JobState, JobStatus, Producer
+from producer.deadletters import DeadLetters
+from tests.support import WorkerProcess, wait_until, wire_message
+from worker.sandbox import FaultPlan, Sandbox
+
+pytestmark = pytest.mark.integration
+
+Start = Callable[..., WorkerProcess]
+
+
+def final_status(producer: Producer, job_id: str, timeout: float = 30) -> JobStatus:
+    """Poll a job until it is sent or failed."""
+
+    def finished() -> JobStatus | None:
+        status = producer.get_status(job_id)
+        return status if status is not None and status.final else None
+
+    return wait_until(finished, timeout=timeout, what=f"job {job_id} to finish")
+
+
+def requests_for(sandbox: Sandbox, job_id: str) -> list[dict[str, Any]]:
+    """What the sandbox received for one job, in order."""
+    return [r for r in sandbox.requests() if r["job_id"] == job_id]
+
+
+def test_sent_first_time(
+    producer_for: Callable[..., Producer], start_worker: Start, sandbox: Sandbox
+) -> None:
+    start_worker()
+    producer = producer_for()
+    job_id = producer.enqueue(wire_message())
+
+    status = final_status(producer, job_id)
+    assert (status.state, status.attempts, status.error) == (JobState.SENT, 1, None)
+    assert status.result is None  # only kept when the message asks for submissionStatus
+    received = requests_for(sandbox, job_id)
+    assert [r["answer"] for r in received] == ["ok"]
+    assert received[0]["to"] == "919876543210"
+
+
+def test_sent_after_server_errors(
+    producer_for: Callable[..., Producer], start_worker: Start, sandbox: Sandbox
+) -> None:
+    sandbox.configure(FaultPlan(script={"919800000001": ["error500", "error500"]}))
+    start_worker()
+    producer = producer_for()
+    job_id = producer.enqueue(wire_message(to="919800000001"))
+
+    status = final_status(producer, job_id)
+    assert (status.state, status.attempts) == (JobState.SENT, 3)
+    assert [r["answer"] for r in requests_for(sandbox, job_id)] == ["error500", "error500", "ok"]
+
+
+def test_throttled_send_waits_for_retry_after(
+    producer_for: Callable[..., Producer], start_worker: Start, sandbox: Sandbox
+) -> None:
+    sandbox.configure(FaultPlan(retry_after=1.5, script={"919800000002": ["throttle429"]}))
+    start_worker()
+    producer = producer_for()
+    job_id = producer.enqueue(wire_message(to="919800000002"))
+
+    status = final_status(producer, job_id)
+    assert (status.state, status.attempts) == (JobState.SENT, 2)
+    first, second = requests_for(sandbox, job_id)
+    assert second["t"] - first["t"] >= 1.5
+
+
+def test_closed_window_fails_without_retry(
+    producer_for: Callable[..., Producer],
+    start_worker: Start,
+    sandbox: Sandbox,
+    real_redis: redis.Redis,
+) -> None:
+    sandbox.configure(FaultPlan(script={"919800000003": ["window"]}))
+    start_worker()
+    producer = producer_for()
+    job_id = producer.enqueue(wire_message(to="919800000003"))
+
+    status = final_status(producer, job_id)
+    assert (status.state, status.attempts) == (JobState.FAILED, 1)
+    assert status.error is not None and "131047" in status.error
+    assert len(requests_for(sandbox, job_id)) == 1
+    letter = DeadLetters(producer.store, producer.settings.queue).get(job_id)
+    assert letter is not None and letter.status_code == 400
+
+
+def test_bad_key_fails_without_retry(
+    producer_for: Callable[..., Producer], start_worker: Start, sandbox: Sandbox
+) -> None:
+    start_worker(env={"ZIXFLOW_API_KEY": "not-the-key"})
+    producer = producer_for()
+    job_id = producer.enqueue(wire_message())
+
+    status = final_status(producer, job_id)
+    assert (status.state, status.attempts) == (JobState.FAILED, 1)
+    assert status.error is not None and "Unauthorised" in status.error
+    assert [r["answer"] for r in requests_for(sandbox, job_id)] == ["unauthorised"]
+
+
+def test_dropped_connection_is_retried(
+    producer_for: Callable[..., Producer], start_worker: Start, sandbox: Sandbox
+) -> None:
+    sandbox.configure(FaultPlan(script={"919800000004": ["drop"]}))
+    start_worker()
+    producer = producer_for()
+    job_id = producer.enqueue(wire_message(to="919800000004"))
+
+    status = final_status(producer, job_id)
+    assert (status.state, status.attempts) == (JobState.SENT, 2)
+    assert [r["answer"] for r in requests_for(sandbox, job_id)] == ["drop", "ok"]
+
+
+def test_submission_status_result_is_polled(
+    producer_for: Callable[..., Producer], start_worker: Start
+) -> None:
+    start_worker()
+    producer = producer_for()
+    job_id = producer.enqueue(wire_message(submissionStatus=True))
+
+    status = final_status(producer, job_id)
+    assert status.state is JobState.SENT
+    assert status.result is not None
+    assert status.result["status"] is True
+    assert len(status.result["messageId"]) == 24
+
+
+def test_idempotent_enqueue_sends_once(
+    producer_for: Callable[..., Producer], start_worker: Start, sandbox: Sandbox
+) -> None:
+    producer = producer_for()
+    job_ids = {producer.enqueue(wire_message(), idempotency_key="order-7") for _ in range(3)}
+    assert len(job_ids) == 1
+    start_worker()
+    (job_id,) = job_ids
+    assert final_status(producer, job_id).state is JobState.SENT
+    wait_until(lambda: sandbox.stats()["requests"] >= 1)
+    assert len(requests_for(sandbox, job_id)) == 1
+
+
+def test_batch_is_delivered(
+    producer_for: Callable[..., Producer], start_worker: Start, sandbox: Sandbox
+) -> None:
+    start_worker()
+    producer = producer_for()
+    job_ids = producer.enqueue_many([wire_message(to=f"9198000{n:05d}") for n in range(300)])
+
+    statuses = [final_status(producer, job_id) for job_id in job_ids]
+    assert {s.state for s in statuses} == {JobState.SENT}
+    assert {r["job_id"] for r in sandbox.requests()} == set(job_ids)
+
+
+def test_api_key_never_reaches_redis_or_logs(
+    producer_for: Callable[..., Producer],
+    start_worker: Start,
+    sandbox: Sandbox,
+    real_redis: redis.Redis,
+) -> None:
+    sandbox.configure(FaultPlan(script={"919800000005": ["error500", "unauthorised"]}))
+    worker = start_worker("--loglevel=DEBUG")
+    producer = producer_for()
+    job_ids = [
+        producer.enqueue(wire_message()),
+        producer.enqueue(wire_message(to="919800000005")),
+    ]
+    for job_id in job_ids:
+        final_status(producer, job_id)
+
+    for key in real_redis.scan_iter("*"):
+        assert SANDBOX_KEY not in key
+        assert SANDBOX_KEY.encode() not in real_redis.dump(key), key
+    assert SANDBOX_KEY not in worker.log_text()
+
+
+def test_worker_refuses_to_start_without_a_key(start_worker: Start) -> None:
+    worker = start_worker(env={"ZIXFLOW_API_KEY": ""}, ready=False)
+    code = worker.process.wait(timeout=30)
+    assert code != 0
+    assert "ZIXFLOW_API_KEY is not set" in worker.log_text()
+

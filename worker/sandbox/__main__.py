@@ -1,0 +1,44 @@
+"""`python -m worker.sandbox`: serve the sandbox until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from worker.sandbox.faults import KINDS, FaultPlan
+from worker.sandbox.server import serve
+
+
+def parse_rate(text: str) -> tuple[str, float]:
+    """KIND=P, e.g. error500=0.2."""
+    kind, _, rate = text.partition("=")
+    if kind not in KINDS or not rate:
+        raise argparse.ArgumentTypeError(f"expected KIND=P with KIND one of {sorted(KINDS)}")
+    return kind, float(rate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The sandbox's command-line flags."""
+    parser = argparse.ArgumentParser(prog="python -m worker.sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8088)
+    parser.add_argument("--api-key", default=os.environ.get("ZIXFLOW_API_KEY") or "sandbox-key")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
+    parser.add_argument("--rate", type=parse_rate, action="append", default=[],
+                        metavar="KIND=P", help="answer KIND with probability P (repeatable)")  # fmt: skip
+    parser.add_argument("--retry-after", type=float, default=1.0, help="seconds, on 429s")
+    parser.add_argument("--seed", type=int, default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve with the flags given."""
+    args = build_parser().parse_args(argv)
+    plan = FaultPlan(latency_ms=args.latency_ms, seed=args.seed, rates=dict(args.rate),
+                     retry_after=args.retry_after)  # fmt: skip
+    serve(args.host, args.port, args.api_key, plan)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""A local stand-in for Zixflow's send endpoint, fast enough to load-test against."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from producer.errors import ValidationError
+from producer.message import parse_message
+from worker.sandbox.faults import FAULTS, OK, FaultPlan, Faults, failure_body, success_body
+
+SEND_PATH = "/api/v1/campaign/whatsapp/message/send"
+NO_TOKEN = b'{"status":false,"message":"No token provided"}'
+JSON = "application/json"
+
+
+class SandboxServer(ThreadingHTTPServer):
+    """The HTTP server, holding the key, the fault plan and the log of what arrived."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], api_key: str, plan: FaultPlan) -> None:
+        super().__init__(address, _Handler)
+        self.expected_auth = f"Bearer {api_key}"
+        self.faults = Faults(plan)
+        self.log: list[dict[str, Any]] = []
+
+    def stats(self) -> dict[str, Any]:
+        """Totals by answer, distinct jobs, and jobs that were answered `ok` more than once."""
+        log = list(self.log)
+        sent = Counter(entry["job_id"] for entry in log if entry["answer"] == OK)
+        return {
+            "requests": len(log),
+            "answers": dict(Counter(entry["answer"] for entry in log)),
+            "jobs": len({entry["job_id"] for entry in log}),
+            "sent_jobs": len(sent),
+            "duplicates": sum(count - 1 for count in sent.values() if count > 1),
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SandboxServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        """Stay quiet: a line per request would cost more than the request."""
+
+    def do_POST(self) -> None:
+        if self.path == SEND_PATH:
+            self._send_message()
+        elif self.path == "/_sandbox/reset":
+            self._read_body()
+            self.server.log.clear()
+            self.server.faults = Faults(FaultPlan())
+            self._reply(200, b'{"reset":true}')
+        else:
+            self._reply(404, b'{"status":false,"message":"Not found"}')
+
+    def do_PUT(self) -> None:
+        if self.path != "/_sandbox/faults":
+            self._reply(404, b'{"status":false,"message":"Not found"}')
+            return
+        try:
+            plan = FaultPlan.from_dict(json.loads(self._read_body()))
+        except (ValueError, TypeError) as error:
+            self._reply(400, json.dumps({"error": str(error)}).encode())
+            return
+        self.server.faults = Faults(plan)
+        self._reply(200, json.dumps(plan.to_dict()).encode())
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/_sandbox/requests":
+            since = int(parse_qs(url.query).get("since", ["0"])[0])
+            self._reply(200, json.dumps(self.server.log[since:]).encode())
+        elif url.path == "/_sandbox/stats":
+            self._reply(200, json.dumps(self.server.stats()).encode())
+        elif url.path == "/_sandbox/faults":
+            self._reply(200, json.dumps(self.server.faults.plan.to_dict()).encode())
+        elif url.path == "/_sandbox/health":
+            self._reply(200, b'{"ok":true}')
+        else:
+            self._reply(404, b'{"status":false,"message":"Not found"}')
+
+    def _send_message(self) -> None:
+        body = self._read_body()
+        faults = self.server.faults
+        if faults.plan.latency_ms:
+            time.sleep(faults.plan.latency_ms / 1000)
+        entry: dict[str, Any] = {"t": time.time(), "job_id": self.headers.get("X-Request-ID")}
+        status, answer, reply = self._answer(body, faults, entry)
+        entry["answer"] = answer
+        self.server.log.append(entry)
+        if answer == "drop":
+            self.close_connection = True  # hang up without a word
+            return
+        headers = {"Retry-After": f"{faults.plan.retry_after:g}"} if status == 429 else {}
+        self._reply(status, reply, headers)
+
+    def _answer(
+        self, body: bytes, faults: Faults, entry: dict[str, Any]
+    ) -> tuple[int, str, bytes]:
+        auth = self.headers.get("Authorization")
+        entry["authorized"] = auth == self.server.expected_auth
+        if not auth:
+            return 401, "unauthorised", NO_TOKEN
+        if not entry["authorized"]:
+            status, reply = failure_body("unauthorised")
+            return status, "unauthorised", reply
+        try:
+            message = parse_message(json.loads(body))
+        except (ValueError, ValidationError):
+            return (400, "invalid", failure_body("invalid")[1])
+        entry.update(to=message.to, phoneId=message.phone_id,
+                     submissionStatus=message.submission_status)  # fmt: skip
+        kind = faults.pick(message.to)
+        if kind in FAULTS:
+            status, reply = failure_body(kind)
+            return status, kind, reply
+        if kind == "slow":
+            time.sleep(faults.plan.slow_seconds)
+        return 200, kind, success_body(message.submission_status)
+
+    def _read_body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", JSON)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Sandbox:
+    """The sandbox serving from a background thread: `with Sandbox() as sandbox: sandbox.url`."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = "sandbox-key",
+        faults: FaultPlan | None = None,
+    ) -> None:
+        self.server = SandboxServer((host, port), api_key, faults or FaultPlan())
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Serve in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def configure(self, plan: FaultPlan) -> None:
+        """Replace the fault plan."""
+        self.server.faults = Faults(plan)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request received so far, in order of arrival."""
+        return list(self.server.log)
+
+    def stats(self) -> dict[str, Any]:
+        """Totals of what was received and answered."""
+        return self.server.stats()
+
+
+def serve(
+    host: str,
+    port: int,
+    api_key: str,
+    plan: FaultPlan,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    server = SandboxServer((host, port), api_key, plan)
+    url = f"http://{host}:{server.server_address[1]}"
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"sandbox listening on {url} (key: {api_key})", file=sys.stderr, flush=True)
+    if ready is not None:
+        ready(url)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
