@@ -58,9 +58,11 @@ class DeadLetters:
         pipe.zadd(keys.DEAD_INDEX, {letter.id: letter.at})
         pipe.execute()
 
-    def list(self, *, limit: int | None = None, contains: str | None = None) -> list[DeadLetter]:
+    def entries(
+        self, *, limit: int | None = None, contains: str | None = None
+    ) -> list[DeadLetter]:
         """Entries, newest first; `contains` keeps those whose reason or id mentions it."""
-        ids = self._records.zrevrange(keys.DEAD_INDEX, 0, -1)
+        ids: list[str] = self._records.zrevrange(keys.DEAD_INDEX, 0, -1)  # type: ignore[assignment]
         letters = [letter for letter in self._load(ids) if _matches(letter, contains)]
         return letters[:limit] if limit is not None else letters
 
@@ -86,8 +88,10 @@ class DeadLetters:
 
     def purge(self, letter_ids: Iterable[str] | None = None) -> int:
         """Delete these entries (all when None); returns how many were deleted."""
-        ids = list(letter_ids) if letter_ids is not None else self._records.zrange(
-            keys.DEAD_INDEX, 0, -1
+        ids = (
+            list(letter_ids)
+            if letter_ids is not None
+            else self._records.zrange(keys.DEAD_INDEX, 0, -1)
         )
         if not ids:
             return 0

@@ -62,7 +62,7 @@ class Producer:
             records = self.store.records.pipeline(transaction=True)
             for job_id, message in zip(job_ids, valid, strict=True):
                 record = _record(message, _wire_json(message), None)
-                records.hset(keys.job(job_id), mapping=record)
+                records.hset(keys.job(job_id), mapping=record)  # type: ignore[arg-type]
                 records.expire(keys.job(job_id), ttl)
             broker = records if self.store.shared else self.store.broker.pipeline()
             if envelopes:
@@ -75,9 +75,8 @@ class Producer:
     def get_status(self, job_id: str) -> JobStatus | None:
         """The job's current status, or None for an id never seen (or long expired)."""
         with redis_errors("read the job status"):
-            record = self.store.records.hgetall(keys.job(job_id))
+            record: dict[str, str] = self.store.records.hgetall(keys.job(job_id))  # type: ignore[assignment]
         return JobStatus.from_record(job_id, record) if record else None
-
 
 
 def _record(message: ReplyButtonMessage, wire: str, idempotency_key: str | None) -> dict[str, str]:
@@ -93,6 +92,8 @@ def _record(message: ReplyButtonMessage, wire: str, idempotency_key: str | None)
     if idempotency_key:
         record[Field.IDEMPOTENCY_KEY] = idempotency_key
     return record
+
+
 def _wire_json(message: ReplyButtonMessage) -> str:
     return json.dumps(message.to_wire(), separators=(",", ":"), ensure_ascii=False)
 

@@ -84,9 +84,7 @@ MediaUrl = Annotated[str, BeforeValidator(_media_url)]
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, frozen=True, strict=False, str_strict=True
-    )
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
 class Body(_Wire):
@@ -214,7 +212,9 @@ def parse_message(data: Mapping[str, Any] | ReplyButtonMessage) -> ReplyButtonMe
         raise ValidationError(problems_from(error)) from None
 
 
-def parse_messages(items: Sequence[Mapping[str, Any] | ReplyButtonMessage]) -> list[ReplyButtonMessage]:
+def parse_messages(
+    items: Sequence[Mapping[str, Any] | ReplyButtonMessage],
+) -> list[ReplyButtonMessage]:
     """Validate every item; raise one ValidationError naming each bad item's index."""
     messages: list[ReplyButtonMessage] = []
     errors: dict[int, ValidationError] = {}
@@ -228,7 +228,7 @@ def parse_messages(items: Sequence[Mapping[str, Any] | ReplyButtonMessage]) -> l
     return messages
 
 
-def reply_buttons(  # noqa: PLR0913 - keyword-only, one per message part
+def reply_buttons(
     *,
     to: str,
     phone_id: str,
@@ -244,9 +244,11 @@ def reply_buttons(  # noqa: PLR0913 - keyword-only, one per message part
     source: str = "API",
 ) -> ReplyButtonMessage:
     """Build a message without nested dicts; buttons are titles, (id, title) pairs or {id: title}."""
-    pairs = buttons.items() if isinstance(buttons, Mapping) else [
-        (button, button) if isinstance(button, str) else button for button in buttons
-    ]
+    pairs = (
+        buttons.items()
+        if isinstance(buttons, Mapping)
+        else [(button, button) if isinstance(button, str) else button for button in buttons]
+    )
     interactive: dict[str, Any] = {
         "body": {"text": body},
         "action": {"buttons": [{"reply": {"id": i, "title": t}} for i, t in pairs]},

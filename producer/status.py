@@ -62,7 +62,7 @@ class JobStatus:
     sent_at: datetime | None = None
     next_attempt_at: datetime | None = None
     reclaims: int = 0
-    """Times the job was taken over from a worker that died mid-send (it may have gone out twice)."""
+    """Times a worker that died mid-send had the job taken over (it may have gone out twice)."""
     duplicates: int = 0
     """Sends recorded after the job had already been sent."""
     replays: int = 0
@@ -95,9 +95,7 @@ class JobStatus:
         """A JSON-ready view (timestamps as ISO 8601)."""
         return {
             name: value.isoformat() if isinstance(value, datetime) else value
-            for name, value in (
-                (name, getattr(self, name)) for name in self.__dataclass_fields__
-            )
+            for name, value in ((name, getattr(self, name)) for name in self.__dataclass_fields__)
         }
 
 

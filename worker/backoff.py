@@ -17,7 +17,7 @@ _MAX_EXPONENT = 1000
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Seconds to wait after failed attempt `attempt` (1, 2, ...): uniform in [0, min(cap, base·2ⁿ⁻¹)]."""
+    """Seconds to wait after failed attempt n (from 1): uniform in [0, min(cap, base·2ⁿ⁻¹)]."""
     if attempt < 1:
         raise ValueError(f"attempt counts from 1, got {attempt}")
     ceiling = min(cap, base * 2.0 ** min(attempt - 1, _MAX_EXPONENT))
@@ -25,7 +25,7 @@ def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) 
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or HTTP-date); None if absent or garbage."""
+    """Seconds a Retry-After value asks for (delta-seconds or HTTP-date); None for garbage."""
     if value is None or not value.strip():
         return None
     try:
@@ -48,6 +48,6 @@ def _seconds_until(http_date: str, now: float) -> float | None:
 def retry_delay(
     outcome: Outcome, attempt: int, *, base: float, cap: float, rng: random.Random
 ) -> float:
-    """The backoff for this attempt, but never sooner than the server's Retry-After (even past cap)."""
+    """The backoff for this attempt, but never sooner than Retry-After (even past the cap)."""
     delay = backoff_delay(attempt, base=base, cap=cap, rng=rng)
     return max(delay, outcome.retry_after or 0.0)

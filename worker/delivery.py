@@ -30,7 +30,7 @@ T = TypeVar("T")
 class Courier:
     """Sends jobs through Zixflow and records each one's fate in its job record."""
 
-    def __init__(  # noqa: PLR0913 - the parts are injected so tests can swap each
+    def __init__(
         self,
         records: JobRecords,
         client: ZixflowClient,

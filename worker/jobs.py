@@ -96,7 +96,7 @@ class JobRecords:
         if job_ids:
             self._client.zadd(keys.SCHEDULE, dict.fromkeys(job_ids, time.time()), nx=True)
 
-    def finish(  # noqa: PLR0913 - one atomic write carries the whole verdict
+    def finish(
         self,
         job_id: str,
         verdict: Verdict,

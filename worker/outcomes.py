@@ -95,7 +95,7 @@ def _failure_kind(
     # carrying (#131000) is WhatsApp's passing trouble, HTTP 500 carrying (#131047) a closed
     # window that no retry opens. Next the status (a 5xx says "later" whatever the wording
     # claims), and only then Zixflow's wording.
-    for kind in (WHATSAPP_KINDS.get(code or 0), _status_kind(status_code), _wording_kind(message)):
+    for kind in (_code_kind(code), _status_kind(status_code), _wording_kind(message)):
         if kind is not None:
             return kind
     if _is_2xx(status_code) and (document is None or document.get("status") is not False):
@@ -106,11 +106,15 @@ def _failure_kind(
 
 
 def _is_2xx(status_code: int) -> bool:
-    return 200 <= status_code < 300  # noqa: PLR2004 - the success range
+    return 200 <= status_code < 300
+
+
+def _code_kind(code: int | None) -> OutcomeKind | None:
+    return None if code is None else WHATSAPP_KINDS.get(code)
 
 
 def _status_kind(status_code: int) -> OutcomeKind | None:
-    if 500 <= status_code < 600:  # noqa: PLR2004 - the server error range
+    if 500 <= status_code < 600:
         return _K.TRANSIENT
     return _STATUS_KINDS.get(status_code)
 

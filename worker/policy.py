@@ -31,9 +31,7 @@ def decide(
     if not outcome.kind.retryable:
         return Decision(Verdict.FAILED, error=outcome.reason)
     if attempt >= settings.max_attempts:
-        return Decision(
-            Verdict.FAILED, error=f"gave up after {attempt} attempts: {outcome.reason}"
-        )
+        return Decision(Verdict.FAILED, error=f"gave up after {attempt} attempts: {outcome.reason}")
     delay = retry_delay(
         outcome, attempt, base=settings.backoff_base, cap=settings.backoff_cap, rng=rng
     )

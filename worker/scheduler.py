@@ -48,7 +48,9 @@ class Scheduler:
         if reap:
             rescued = self._reap(keys=[keys.LEASES, keys.SCHEDULE], args=[TAKE_LIMIT])
             if rescued:
-                log.warning("%d job(s) left mid-send by a stopped worker: rescheduled", len(rescued))
+                log.warning(
+                    "%d job(s) left mid-send by a stopped worker: rescheduled", len(rescued)
+                )
         published = 0
         while True:
             held, *job_ids = self._take(keys=[keys.SCHEDULE], args=[TAKE_LIMIT, HOLD_SECONDS])

@@ -9,13 +9,19 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from worker.errors import ConfigurationError
 from worker.outcomes import Outcome, classify_exception, classify_response
 
 SEND_PATH = "/api/v1/campaign/whatsapp/message/send"
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_REDACTED = b"[redacted]"
+
 
 class ZixflowClient:
     """Posts messages to Zixflow and says how each send went; never raises for HTTP trouble."""
+
+    __slots__ = ("_headers", "_secret", "_session", "_timeout", "url")
 
     def __init__(
         self,
@@ -26,6 +32,8 @@ class ZixflowClient:
         connect_timeout: float,
         read_timeout: float,
     ) -> None:
+        if not api_key.strip():
+            raise ConfigurationError("the Zixflow API key is empty")
         self._session = session
         self.url = base_url.rstrip("/") + SEND_PATH
         self._headers = {
@@ -33,6 +41,7 @@ class ZixflowClient:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
+        self._secret = api_key.encode()
         self._timeout = (connect_timeout, read_timeout)
 
     def __repr__(self) -> str:
@@ -40,24 +49,28 @@ class ZixflowClient:
 
     def send(self, payload: Mapping[str, Any], *, job_id: str) -> Outcome:
         """POST one message; `job_id` goes out as X-Request-ID so retries can be correlated."""
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         try:
             response = self._session.post(
                 self.url,
-                data=body,
+                data=_encode(payload).encode(),
                 headers={**self._headers, "X-Request-ID": job_id},
                 timeout=self._timeout,
+                # A redirect means a wrong ZIXFLOW_BASE_URL, and following one turns the POST
+                # into a GET: report it as the failure it is.
                 allow_redirects=False,
             )
+            content = response.content
         except requests.RequestException as error:
             return classify_exception(error)
-        return classify_response(response.status_code, response.headers, response.content)
+        if self._secret in content:  # a server echoing the key must not put it in job records
+            content = content.replace(self._secret, _REDACTED)
+        return classify_response(response.status_code, response.headers, content)
 
 
 def make_session(pool_size: int) -> requests.Session:
     """A session keeping up to `pool_size` connections alive, with no retries of its own."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support import SANDBOX_KEY
 from producer import JobState, JobStatus, Producer
 from producer.deadletters import DeadLetters
-from tests.support import WorkerProcess, wait_until, wire_message
+from tests.support import SANDBOX_KEY, WorkerProcess, wait_until, wire_message
 from worker.sandbox import FaultPlan, Sandbox
 
 pytestmark = pytest.mark.integration
@@ -187,4 +186,3 @@ def test_worker_refuses_to_start_without_a_key(start_worker: Start) -> None:
     code = worker.process.wait(timeout=30)
     assert code != 0
     assert "ZIXFLOW_API_KEY is not set" in worker.log_text()
-

@@ -44,7 +44,11 @@ def test_wire_message_has_defaults_and_no_nulls(fake_producer: Producer) -> None
     assert sent["to"] == "919876543210"
     assert sent["type"] == "interactive"
     assert sent["interactive"]["type"] == "button"
-    assert (sent["source"], sent["linkWithRecord"], sent["submissionStatus"]) == ("API", False, False)
+    assert (sent["source"], sent["linkWithRecord"], sent["submissionStatus"]) == (
+        "API",
+        False,
+        False,
+    )
     assert "null" not in json.dumps(sent)
 
 

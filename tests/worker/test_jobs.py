@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from itertools import pairwise
 
 import pytest
 
@@ -33,7 +34,9 @@ def producer(store: Store) -> Producer:
 def records(store: Store) -> Factory:
     def build(worker: str = "w1", **overrides: object) -> JobRecords:
         defaults: dict[str, object] = {
-            "recipient_interval": 0, "phone_rate": 1000, "max_rate_wait": 0.5
+            "recipient_interval": 0,
+            "phone_rate": 1000,
+            "max_rate_wait": 0.5,
         }
         settings = WorkerSettings(**{**defaults, **overrides})
         return JobRecords(store.records, settings, worker)
@@ -139,7 +142,7 @@ def test_deferred_jobs_are_spread_at_the_limits_pace(
     results = [jobs.claim(job_id).result for job_id in job_ids]
     assert results[0] is ClaimResult.CLAIMED
     dues = sorted(store.records.zscore(keys.SCHEDULE, j) or 0 for j in job_ids[1:])
-    gaps = [later - earlier for earlier, later in zip(dues, dues[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in pairwise(dues)]
     assert all(gap == pytest.approx(6, abs=0.01) for gap in gaps)
 
 
@@ -169,4 +172,3 @@ def test_scheduler_publishes_due_jobs_and_reaps_dead_claims(
     assert store.records.zcard(keys.SCHEDULE) == 0
     assert store.broker.llen("zq-jobs") == 1
     assert records("w2").claim(stuck_job).reclaimed is True
-

@@ -53,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: a line per request would cost more than the request."""
 
     def do_POST(self) -> None:
@@ -108,9 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"Retry-After": f"{faults.plan.retry_after:g}"} if status == 429 else {}
         self._reply(status, reply, headers)
 
-    def _answer(
-        self, body: bytes, faults: Faults, entry: dict[str, Any]
-    ) -> tuple[int, str, bytes]:
+    def _answer(self, body: bytes, faults: Faults, entry: dict[str, Any]) -> tuple[int, str, bytes]:
         auth = self.headers.get("Authorization")
         entry["authorized"] = auth == self.server.expected_auth
         if not auth:
