@@ -58,9 +58,7 @@ class DeadLetters:
         pipe.zadd(keys.DEAD_INDEX, {letter.id: letter.at})
         pipe.execute()
 
-    def entries(
-        self, *, limit: int | None = None, contains: str | None = None
-    ) -> list[DeadLetter]:
+    def entries(self, *, limit: int | None = None, contains: str | None = None) -> list[DeadLetter]:
         """Entries, newest first; `contains` keeps those whose reason or id mentions it."""
         ids: list[str] = self._records.zrevrange(keys.DEAD_INDEX, 0, -1)  # type: ignore[assignment]
         letters = [letter for letter in self._load(ids) if _matches(letter, contains)]

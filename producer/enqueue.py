@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,19 +28,23 @@ class Producer:
         self.store = store
         self._envelopes = EnvelopeBuilder(settings.queue)
         self._enqueue_script = store.script("enqueue")
+        self._enqueue_many_script = store.script("enqueue_many")
+        self._shared_queue = settings.queue if store.shared else ""
 
     def enqueue(self, message: MessageInput, *, idempotency_key: str | None = None) -> str:
         """Validate one message and queue it; returns its job id."""
         valid = parse_message(message)
         wire = _wire_json(valid)
         job_id = _new_job_id()
-        record = _record(valid, wire, idempotency_key)
+        record = _record(valid, wire)
+        if idempotency_key:
+            record[Field.IDEMPOTENCY_KEY] = idempotency_key
         envelope = self._envelopes.build([job_id])
         fingerprint = hashlib.sha256(wire.encode()).hexdigest() if idempotency_key else ""
         keys_ = [
             keys.job(job_id),
             keys.idempotency(idempotency_key) if idempotency_key else "",
-            self.settings.queue if self.store.shared else "",
+            self._shared_queue,
         ]
         args = [job_id, fingerprint, self.settings.record_ttl, envelope, *_flatten(record)]
         with redis_errors("enqueue the job"):
@@ -56,20 +59,26 @@ class Producer:
         """Validate every message, then queue them all in one round trip; returns job ids."""
         valid = parse_messages(list(messages))
         job_ids = [_new_job_id() for _ in valid]
-        envelopes = self._envelopes.build_chunks(job_ids, self.settings.batch_size)
-        ttl = self.settings.record_ttl
+        size, created_at = self.settings.batch_size, repr(time.time())
         with redis_errors("enqueue the jobs"):
-            records = self.store.records.pipeline(transaction=True)
-            for job_id, message in zip(job_ids, valid, strict=True):
-                record = _record(message, _wire_json(message), None)
-                records.hset(keys.job(job_id), mapping=record)  # type: ignore[arg-type]
-                records.expire(keys.job(job_id), ttl)
-            broker = records if self.store.shared else self.store.broker.pipeline()
-            if envelopes:
-                broker.lpush(self.settings.queue, *envelopes)
-            records.execute()
-            if broker is not records:
-                broker.execute()
+            pipe = self.store.records.pipeline(transaction=True)
+            for start in range(0, len(job_ids), size):
+                chunk = job_ids[start : start + size]
+                args: list[str | int] = [
+                    self.settings.record_ttl,
+                    created_at,
+                    _JOB_PREFIX,
+                    len(chunk),
+                ]
+                for job_id, message in zip(chunk, valid[start : start + size], strict=True):
+                    args += (job_id, _wire_json(message), message.phone_id, message.to)
+                envelope = self._envelopes.build(chunk)
+                if self.store.shared:
+                    args.append(envelope)
+                else:
+                    self.store.broker.lpush(self.settings.queue, envelope)  # after the records
+                self._enqueue_many_script(keys=[self._shared_queue], args=args, client=pipe)
+            pipe.execute()
         return job_ids
 
     def get_status(self, job_id: str) -> JobStatus | None:
@@ -79,9 +88,12 @@ class Producer:
         return JobStatus.from_record(job_id, record) if record else None
 
 
-def _record(message: ReplyButtonMessage, wire: str, idempotency_key: str | None) -> dict[str, str]:
+_JOB_PREFIX = keys.job("")
+
+
+def _record(message: ReplyButtonMessage, wire: str) -> dict[str, str]:
     """A new job's record: queued, with the wire message and what the rate limits key on."""
-    record = {
+    return {
         Field.STATE: JobState.QUEUED.value,
         Field.ATTEMPTS: "0",
         Field.MESSAGE: wire,
@@ -89,13 +101,11 @@ def _record(message: ReplyButtonMessage, wire: str, idempotency_key: str | None)
         Field.TO: message.to,
         Field.CREATED_AT: repr(time.time()),
     }
-    if idempotency_key:
-        record[Field.IDEMPOTENCY_KEY] = idempotency_key
-    return record
 
 
 def _wire_json(message: ReplyButtonMessage) -> str:
-    return json.dumps(message.to_wire(), separators=(",", ":"), ensure_ascii=False)
+    """The wire message as compact JSON (the same as `to_wire()`, serialised by pydantic-core)."""
+    return message.model_dump_json(by_alias=True, exclude_none=True)
 
 
 def _new_job_id() -> str:

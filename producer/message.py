@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal, Self
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from producer.errors import ValidationError
-from producer.validation import problems_from
+from producer.validation import NO_SURROUNDING_SPACE, NOT_BLANK, problems_from
 
 MAX_BUTTONS = 3
 HEADER_TEXT_MAX = 60
@@ -26,22 +28,22 @@ _PHONE_NOISE = re.compile(r"[\s\-.()\[\]]")
 _URL = re.compile(r"^https?://[^\s/?#]+\.?[^\s]*$", re.IGNORECASE)
 
 
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise PydanticCustomError("blank", "must not be blank")
-    return text
+def _text(max_length: int) -> Any:
+    """A text field of 1 to `max_length` characters, not all whitespace."""
+    return StringConstraints(min_length=1, max_length=max_length, pattern=NOT_BLANK)
 
 
-def _no_surrounding_space(text: str) -> str:
-    if text != text.strip():
-        raise PydanticCustomError("padded", "must not start or end with whitespace")
-    return text
+def _identifier(max_length: int) -> Any:
+    """An id of 1 to `max_length` characters with no whitespace around it."""
+    return StringConstraints(min_length=1, max_length=max_length, pattern=NO_SURROUNDING_SPACE)
 
 
 def _phone_number(value: object) -> object:
     """Strip spaces, dashes, dots, brackets and one leading + or 00, then check the digits."""
     if not isinstance(value, str):
         return value
+    if value.isascii() and value.isdigit() and value[0] != "0" and 8 <= len(value) <= 15:
+        return value  # already in shape: the common case, kept fast
     digits = _PHONE_NOISE.sub("", value)
     digits = digits[1:] if digits.startswith("+") else digits
     digits = digits[2:] if digits.startswith("00") else digits
@@ -78,8 +80,14 @@ def _short(value: str, limit: int = 40) -> str:
     return repr(value if len(value) <= limit else value[: limit - 1] + "…")
 
 
-Text = Annotated[str, AfterValidator(_not_blank)]
 PhoneNumber = Annotated[str, BeforeValidator(_phone_number)]
+HeaderText = Annotated[str, _text(HEADER_TEXT_MAX)]
+BodyText = Annotated[str, _text(BODY_TEXT_MAX)]
+FooterText = Annotated[str, _text(FOOTER_TEXT_MAX)]
+Title = Annotated[str, _text(TITLE_MAX)]
+ButtonId = Annotated[str, _identifier(BUTTON_ID_MAX)]
+PhoneId = Annotated[str, _identifier(64)]
+Source = Annotated[str, _text(64)]
 MediaUrl = Annotated[str, BeforeValidator(_media_url)]
 
 
@@ -90,20 +98,20 @@ class _Wire(BaseModel):
 class Body(_Wire):
     """The message text: emojis, markdown and links allowed."""
 
-    text: Annotated[Text, Field(max_length=BODY_TEXT_MAX)]
+    text: BodyText
 
 
 class Footer(_Wire):
     """The optional small print under the body."""
 
-    text: Annotated[Text, Field(max_length=FOOTER_TEXT_MAX)]
+    text: FooterText
 
 
 class Header(_Wire):
     """The optional header: text, or an image, video or document by URL."""
 
     type: Literal["text", "image", "video", "document"]
-    text: Annotated[Text, Field(max_length=HEADER_TEXT_MAX)] | None = None
+    text: HeaderText | None = None
     image: MediaUrl | None = None
     video: MediaUrl | None = None
     document: MediaUrl | None = None
@@ -127,9 +135,8 @@ class Header(_Wire):
 class Reply(_Wire):
     """A reply button's id (sent back on tap) and its visible title."""
 
-    id: Annotated[str, Field(min_length=1, max_length=BUTTON_ID_MAX),
-                  AfterValidator(_no_surrounding_space)]  # fmt: skip
-    title: Annotated[Text, Field(min_length=1, max_length=TITLE_MAX)]
+    id: ButtonId
+    title: Title
 
 
 class Button(_Wire):
@@ -146,6 +153,10 @@ class Action(_Wire):
 
     @pydantic.model_validator(mode="after")
     def _unique_buttons(self) -> Self:
+        ids = {button.reply.id for button in self.buttons}
+        titles = {button.reply.title.casefold() for button in self.buttons}
+        if len(ids) == len(titles) == len(self.buttons):
+            return self
         for field in ("id", "title"):
             seen: dict[str, int] = {}
             for index, button in enumerate(self.buttons):
@@ -182,13 +193,10 @@ class ReplyButtonMessage(_Wire):
     """A WhatsApp interactive reply-button message, in the shape Zixflow's API takes."""
 
     to: PhoneNumber
-    phone_id: Annotated[
-        str, Field(alias="phoneId", min_length=1, max_length=64),
-        AfterValidator(_no_surrounding_space),
-    ]  # fmt: skip
+    phone_id: PhoneId = Field(alias="phoneId")
     type: Literal["interactive"] = "interactive"
     interactive: Interactive
-    source: Annotated[Text, Field(max_length=64)] = "API"
+    source: Source = "API"
     link_with_record: StrictBool = Field(False, alias="linkWithRecord")
     submission_status: StrictBool = Field(False, alias="submissionStatus")
     report_url: MediaUrl | None = Field(None, alias="reportURL")
@@ -212,17 +220,34 @@ def parse_message(data: Mapping[str, Any] | ReplyButtonMessage) -> ReplyButtonMe
         raise ValidationError(problems_from(error)) from None
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is built.
+
+    Every model a batch creates survives, so the collector would scan the growing heap again
+    and again for nothing: that made validating 10,000 messages eight times slower.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def parse_messages(
     items: Sequence[Mapping[str, Any] | ReplyButtonMessage],
 ) -> list[ReplyButtonMessage]:
     """Validate every item; raise one ValidationError naming each bad item's index."""
     messages: list[ReplyButtonMessage] = []
     errors: dict[int, ValidationError] = {}
-    for index, item in enumerate(items):
-        try:
-            messages.append(parse_message(item))
-        except ValidationError as error:
-            errors[index] = error
+    with _collector_paused():
+        for index, item in enumerate(items):
+            try:
+                messages.append(parse_message(item))
+            except ValidationError as error:
+                errors[index] = error
     if errors:
         raise ValidationError.for_batch(errors)
     return messages

@@ -9,6 +9,15 @@ from pydantic_core import ErrorDetails
 
 from producer.errors import FieldProblem
 
+NOT_BLANK = r"\S"
+NO_SURROUNDING_SPACE = r"(?s)^\S(?:.*\S)?$"
+"""Text rules as patterns: pydantic-core checks them far faster than a Python validator."""
+
+_PATTERN_PROBLEMS = {
+    NOT_BLANK: "must not be blank",
+    NO_SURROUNDING_SPACE: "must not start or end with whitespace",
+}
+
 _TYPE_NAMES = {
     "string_type": "a string",
     "bool_type": "true or false",
@@ -42,6 +51,8 @@ def _describe(detail: ErrorDetails) -> str:  # noqa: PLR0911 - one line per kind
         return f"must be at most {ctx['max_length']} characters, got {_length(value)}"
     if kind == "string_too_short":
         return "must not be empty"
+    if kind == "string_pattern_mismatch":
+        return _PATTERN_PROBLEMS.get(ctx.get("pattern", ""), f"must match {ctx.get('pattern')}")
     if kind == "too_short":
         return f"must have at least {ctx['min_length']} items, got {ctx.get('actual_length', 0)}"
     if kind == "too_long":

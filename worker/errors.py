@@ -29,7 +29,7 @@ class TransientError(ZixflowError):
     """A failure that may pass: retry with backoff."""
 
 
-class RateLimited(TransientError):  # noqa: N818 - the agreed public name
+class RateLimited(TransientError):
     """Zixflow or WhatsApp asked to slow down; `retry_after` is the wait asked for, if any."""
 
     def __init__(
