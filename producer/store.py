@@ -25,13 +25,20 @@ class Store:
     """True when records and queue live in one Redis database, so one script writes both."""
 
     @classmethod
-    def connect(cls, settings: ProducerSettings) -> Store:
-        """Connect to the Redis servers named by the settings (lazily: no I/O yet)."""
-        records = _client(settings.redis_url, settings.socket_timeout)
+    def connect(cls, settings: ProducerSettings, *, threads: int = 0) -> Store:
+        """Connect to the Redis servers named by the settings (lazily: no I/O yet).
+
+        `threads` is how many threads may use the store at once: each can hold a connection,
+        and beyond redis-py's default pool size a thread waits for one instead of failing.
+        """
+
+        def client(url: str) -> redis.Redis:
+            return _client(url, settings.socket_timeout, max(threads + 8, DEFAULT_POOL_SIZE))
+
+        records = client(settings.redis_url)
         if settings.effective_broker_url == settings.redis_url:
             return cls(records, records, shared=True)
-        broker = _client(settings.effective_broker_url, settings.socket_timeout)
-        return cls(records, broker, shared=False)
+        return cls(records, client(settings.effective_broker_url), shared=False)
 
     def script(self, name: str) -> Callable[..., Any]:
         """A Lua script shipped with the producer, registered on the records Redis."""
@@ -39,14 +46,20 @@ class Store:
         return self.records.register_script(source)
 
 
-def _client(url: str, socket_timeout: float) -> redis.Redis:
-    return redis.Redis.from_url(
+DEFAULT_POOL_SIZE = 100
+
+
+def _client(url: str, socket_timeout: float, pool_size: int) -> redis.Redis:
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=pool_size,
+        timeout=socket_timeout,
         decode_responses=True,
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout,
         health_check_interval=30,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 @cache

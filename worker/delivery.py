@@ -124,9 +124,9 @@ def _persistently(write: Callable[[], T], *, deadline: float) -> T:
     while True:
         try:
             return write()
-        except (redis.ConnectionError, redis.TimeoutError):
+        except (redis.ConnectionError, redis.TimeoutError) as error:
             if time.monotonic() + pause > deadline:
                 raise
-            log.warning("Redis unreachable while recording a send; retrying in %.1fs", pause)
+            log.warning("could not record a send (%s); retrying in %.1fs", error, pause)
             time.sleep(pause)
             pause = min(pause * 2, 5.0)

@@ -51,7 +51,7 @@ def require_api_key(settings: WorkerSettings) -> str:
 def runtime() -> Runtime:
     """Build this process's runtime from the environment's settings."""
     settings = worker_settings()
-    store = Store.connect(settings)
+    store = Store.connect(settings, threads=settings.concurrency + settings.send_concurrency)
     client = ZixflowClient(
         make_session(settings.send_concurrency),
         base_url=settings.base_url,

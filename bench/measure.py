@@ -1,0 +1,106 @@
+"""Each measurement the benchmark makes, as a function returning messages (or jobs) per second."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import redis
+
+from producer import Producer, keys
+from producer.message import parse_message
+from producer.settings import ProducerSettings
+from producer.store import Store
+from worker.zixflow import ZixflowClient, make_session
+
+
+def sample_messages(count: int, first: int = 0, phones: int = 8) -> list[dict[str, Any]]:
+    """Distinct messages: one recipient each, spread over a few sending phone ids."""
+    return [
+        {
+            "to": f"91{9_000_000_000 + first + n}",
+            "phoneId": f"10000{n % phones}",
+            "interactive": {
+                "body": {"text": f"Order #{n}: confirm delivery tomorrow between 9 and 12?"},
+                "action": {"buttons": [
+                    {"type": "reply", "reply": {"id": f"yes-{n}", "title": "Yes"}},
+                    {"type": "reply", "reply": {"id": f"no-{n}", "title": "No"}},
+                ]},
+            },
+        }
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def _rate(count: int, run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return count / (time.perf_counter() - started)
+
+
+def raw_client_rate(url: str, key: str, messages: list[dict[str, Any]], threads: int) -> float:
+    """A hand-written client: validated payloads posted over keep-alive sessions, no queue."""
+    payloads = [parse_message(message).to_wire() for message in messages]
+
+    def post(payload: dict[str, Any]) -> None:
+        outcome = client.send(payload, job_id=uuid.uuid4().hex)
+        assert outcome.kind == "sent", outcome
+
+    client = ZixflowClient(
+        make_session(threads), base_url=url, api_key=key, connect_timeout=5, read_timeout=30
+    )
+    if threads == 1:
+        return _rate(len(payloads), lambda: [post(payload) for payload in payloads])
+    with ThreadPoolExecutor(threads) as pool:
+        return _rate(len(payloads), lambda: list(pool.map(post, payloads)))
+
+
+def enqueue_rates(redis_url: str, messages: list[dict[str, Any]]) -> tuple[float, float]:
+    """Jobs/s for `enqueue` in a loop and for `enqueue_many` in batches of 1,000."""
+    settings = ProducerSettings(redis_url=redis_url, queue=f"bench-idle-{uuid.uuid4().hex[:6]}")
+    producer = Producer(settings, Store.connect(settings))
+    try:
+        one = _rate(len(messages), lambda: [producer.enqueue(m) for m in messages])
+        batches = [messages[start : start + 1000] for start in range(0, len(messages), 1000)]
+        many = _rate(len(messages), lambda: [producer.enqueue_many(b) for b in batches])
+    finally:
+        clear(producer.store.records, settings.queue)
+    return one, many
+
+
+def pipeline_rate(producer: Producer, messages: list[dict[str, Any]], timeout: float) -> float:
+    """Messages/s from the first enqueue to the last job's `sent` record."""
+    records = producer.store.records
+    before = int(records.hget(keys.STATS, "sent") or 0)
+    started = time.time()
+    job_ids = [
+        job_id
+        for start in range(0, len(messages), 1000)
+        for job_id in producer.enqueue_many(messages[start : start + 1000])
+    ]
+    deadline = time.monotonic() + timeout
+    while int(records.hget(keys.STATS, "sent") or 0) - before < len(job_ids):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the pipeline did not deliver every message in time")
+        time.sleep(0.05)
+    pipe = records.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hget(keys.job(job_id), "sent_at")
+    last_sent = max(float(sent_at) for sent_at in pipe.execute())
+    return len(job_ids) / (last_sent - started)
+
+
+def clear(client: redis.Redis, queue: str) -> None:
+    """Delete the benchmark's keys (records, schedule, stats) and its queue."""
+    client.delete(queue)
+    batch = []
+    for key in client.scan_iter(f"{keys.PREFIX}:*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            client.delete(*batch)
+            batch.clear()
+    if batch:
+        client.delete(*batch)

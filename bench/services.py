@@ -1,0 +1,111 @@
+"""The processes a benchmark runs against: the sandbox and workers started as compose starts them."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from worker.sandbox import SandboxClient
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WORKER_COMMAND = ["celery", "-A", "worker", "worker", "--loglevel=INFO", "-E"]
+BENCH_KEY = "bench-key"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def compose_worker() -> tuple[list[str], int]:
+    """The worker service's command and replica count from docker-compose.yml."""
+    compose = ROOT / "docker-compose.yml"
+    if not compose.exists():
+        return DEFAULT_WORKER_COMMAND, 2
+    service = yaml.safe_load(compose.read_text())["services"]["worker"]
+    command = service.get("command", DEFAULT_WORKER_COMMAND)
+    command = shlex.split(command) if isinstance(command, str) else list(command)
+    return command, int(service.get("deploy", {}).get("replicas", 1))
+
+
+def _wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def sandbox_process() -> Iterator[SandboxClient]:
+    """The sandbox in a process of its own, so it never shares a GIL with what it measures."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key", BENCH_KEY],
+        stderr=subprocess.DEVNULL,
+    )
+    client = SandboxClient(f"http://127.0.0.1:{port}")
+    try:
+        _wait_for(client.healthy, "the sandbox")
+        yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def workers(env: Mapping[str, str], log_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Worker processes started with compose's command and replica count; stopped on exit."""
+    command, replicas = compose_worker()
+    command = [sys.executable, "-m", *command] if command[0] == "celery" else command
+    processes = []
+    logs = []
+    try:
+        for index in range(replicas):
+            log = (log_dir / f"worker-{index}.log").open("wb")
+            logs.append(log)
+            processes.append(
+                subprocess.Popen(
+                    [*command, "-n", f"bench{index}@%h"],
+                    env={**os.environ, **env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        for index in range(replicas):
+            path = log_dir / f"worker-{index}.log"
+            _wait_for(lambda p=path: " ready." in p.read_text(errors="replace"), "a worker")
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        for log in logs:
+            log.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory so far (Linux), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
