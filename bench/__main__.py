@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = ProducerSettings(redis_url=args.redis_url, queue=queue)
     producer = Producer(settings, Store.connect(settings))
     clear(producer.store.records, queue)
-    results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                               f"Python {platform.python_version()}", "messages": count}  # fmt: skip
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    results: dict[str, Any] = {"machine": machine, "messages": count}
     with sandbox_process() as sandbox, tempfile.TemporaryDirectory() as logs:
         limit_messages = sample_messages(limit_count)
         results["limit_session"] = raw_client_rate(sandbox.url, BENCH_KEY, limit_messages, 1)

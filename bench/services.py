@@ -1,4 +1,4 @@
-"""The processes a benchmark runs against: the sandbox and workers started as compose starts them."""
+"""The processes a benchmark runs against: the sandbox, and workers started as compose would."""
 
 from __future__ import annotations
 

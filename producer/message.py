@@ -268,7 +268,7 @@ def reply_buttons(
     link_with_record: bool = False,
     source: str = "API",
 ) -> ReplyButtonMessage:
-    """Build a message without nested dicts; buttons are titles, (id, title) pairs or {id: title}."""
+    """Build a message without nested dicts; buttons: titles, (id, title) pairs or {id: title}."""
     pairs = (
         buttons.items()
         if isinstance(buttons, Mapping)

@@ -25,8 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8088)
     parser.add_argument("--api-key", default=os.environ.get("ZIXFLOW_API_KEY") or "sandbox-key")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
-    parser.add_argument("--rate", type=parse_rate, action="append", default=[],
-                        metavar="KIND=P", help="answer KIND with probability P (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--rate", type=parse_rate, action="append", default=[], metavar="KIND=P",
+        help="answer KIND with probability P (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--retry-after", type=float, default=1.0, help="seconds, on 429s")
     parser.add_argument("--seed", type=int, default=None)
     return parser
