@@ -134,9 +134,9 @@ def test_network_trouble_becomes_an_outcome(
     assert (outcome.kind, outcome.status_code) == (kind, None)
 
 
-def test_bad_base_url_is_permanent(make_client: ClientFactory) -> None:
-    outcome = make_client(base_url="api.zixflow.test").send(PAYLOAD, job_id="job-1")
-    assert outcome.kind is OutcomeKind.PERMANENT
+def test_bad_base_url_is_refused_up_front(make_client: ClientFactory) -> None:
+    with pytest.raises(ConfigurationError, match="ZIXFLOW_BASE_URL"):
+        make_client(base_url="api.zixflow.test")
 
 
 def test_key_never_shows(make_client: ClientFactory, mocked: responses.RequestsMock) -> None:
