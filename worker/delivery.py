@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, wait
 from typing import TypeVar
 
 import redis
@@ -48,10 +49,25 @@ class Courier:
         self._rng = random.Random()
 
     def deliver_all(self, job_ids: Sequence[str]) -> dict[str, int]:
-        """Deliver a batch, in parallel on the send pool; returns how many ended each way."""
+        """Deliver a batch, in parallel on the send pool; returns how many ended each way.
+
+        Once the worker is stopping, jobs not yet started go back to the schedule and sends in
+        flight get ZQ_SHUTDOWN_GRACE seconds; any still unanswered then are left to their
+        claims, which another worker takes over when they run out.
+        """
         if len(job_ids) == 1:
             return {self.deliver(job_ids[0]): 1}
-        return dict(Counter(self._executor.map(self.deliver, job_ids)))
+        pending = {self._executor.submit(self.deliver, job_id) for job_id in job_ids}
+        counts: Counter[str] = Counter()
+        deadline = math.inf
+        while pending and time.monotonic() < deadline:
+            done, pending = wait(pending, timeout=0.5)
+            counts.update(future.result() for future in done)
+            if self._stopping.is_set() and deadline == math.inf:
+                deadline = time.monotonic() + self._settings.shutdown_grace
+        if pending:
+            counts["left in flight at shutdown"] = len(pending)
+        return dict(counts)
 
     def deliver(self, job_id: str) -> str:
         """Deliver one job if it is this worker's to send; returns what became of it."""
