@@ -18,6 +18,7 @@ import redis
 from producer.deadletters import DeadLetter, DeadLetters
 from producer.errors import ValidationError
 from producer.message import parse_message
+from worker.gate import ConcurrencyGate
 from worker.jobs import Claim, ClaimResult, JobRecords, Verdict
 from worker.outcomes import Outcome, OutcomeKind
 from worker.policy import decide
@@ -46,6 +47,7 @@ class Courier:
         self._settings = settings
         self._executor = executor
         self._stopping = stopping
+        self._gate = ConcurrencyGate(settings.send_concurrency)
         self._rng = random.Random()
 
     def deliver_all(self, job_ids: Sequence[str]) -> dict[str, int]:
@@ -57,7 +59,7 @@ class Courier:
         """
         if len(job_ids) == 1:
             return {self.deliver(job_ids[0]): 1}
-        pending = {self._executor.submit(self.deliver, job_id) for job_id in job_ids}
+        pending = {self._executor.submit(self._deliver_gated, job_id) for job_id in job_ids}
         counts: Counter[str] = Counter()
         deadline = math.inf
         while pending and time.monotonic() < deadline:
@@ -68,6 +70,10 @@ class Courier:
         if pending:
             counts["left in flight at shutdown"] = len(pending)
         return dict(counts)
+
+    def _deliver_gated(self, job_id: str) -> str:
+        with self._gate.slot():
+            return self.deliver(job_id)
 
     def deliver(self, job_id: str) -> str:
         """Deliver one job if it is this worker's to send; returns what became of it."""
