@@ -87,6 +87,9 @@ class Courier:
             return claim.result
         if claim.result is not ClaimResult.CLAIMED:
             return claim.result
+        if claim.reclaimed:
+            log.warning("job %s: taken over from a worker that stopped mid-send; "
+                        "if that send went out, this one is a duplicate", job_id)  # fmt: skip
         if claim.wait:
             time.sleep(claim.wait)  # the rate-limit slot reserved for this send
         return self._send(job_id, claim)
