@@ -81,6 +81,18 @@ class Producer:
             pipe.execute()
         return job_ids
 
+    def get_statuses(self, job_ids: Sequence[str]) -> list[JobStatus | None]:
+        """The statuses of many jobs, read in one round trip."""
+        with redis_errors("read the job statuses"):
+            pipe = self.store.records.pipeline(transaction=False)
+            for job_id in job_ids:
+                pipe.hgetall(keys.job(job_id))
+            records = pipe.execute()
+        return [
+            JobStatus.from_record(job_id, record) if record else None
+            for job_id, record in zip(job_ids, records, strict=True)
+        ]
+
     def get_status(self, job_id: str) -> JobStatus | None:
         """The job's current status, or None for an id never seen (or long expired)."""
         with redis_errors("read the job status"):

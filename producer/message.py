@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import gc
-import re
-from collections.abc import Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal, Self
 
-import pydantic
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import PydanticCustomError
 
 from producer.errors import ValidationError
-from producer.validation import NO_SURROUNDING_SPACE, NOT_BLANK, problems_from
+from producer.validation import (
+    HttpUrl,
+    Located,
+    MediaUrl,
+    PhoneNumber,
+    bounded_identifier,
+    bounded_text,
+    problems_from,
+    shown,
+)
 
 MAX_BUTTONS = 3
 HEADER_TEXT_MAX = 60
@@ -22,73 +29,17 @@ BODY_TEXT_MAX = 1024
 FOOTER_TEXT_MAX = 60
 TITLE_MAX = 20
 BUTTON_ID_MAX = 256
-PHONE_DIGITS = (8, 15)
+PHONE_ID_MAX = 64
+SOURCE_MAX = 64
+HEADER_KINDS = ("text", "image", "video", "document")
 
-_PHONE_NOISE = re.compile(r"[\s\-.()\[\]]")
-_URL = re.compile(r"^https?://[^\s/?#]+\.?[^\s]*$", re.IGNORECASE)
-
-
-def _text(max_length: int) -> Any:
-    """A text field of 1 to `max_length` characters, not all whitespace."""
-    return StringConstraints(min_length=1, max_length=max_length, pattern=NOT_BLANK)
-
-
-def _identifier(max_length: int) -> Any:
-    """An id of 1 to `max_length` characters with no whitespace around it."""
-    return StringConstraints(min_length=1, max_length=max_length, pattern=NO_SURROUNDING_SPACE)
-
-
-def _phone_number(value: object) -> object:
-    """Strip spaces, dashes, dots, brackets and one leading + or 00, then check the digits."""
-    if not isinstance(value, str):
-        return value
-    if value.isascii() and value.isdigit() and value[0] != "0" and 8 <= len(value) <= 15:
-        return value  # already in shape: the common case, kept fast
-    digits = _PHONE_NOISE.sub("", value)
-    digits = digits[1:] if digits.startswith("+") else digits
-    digits = digits[2:] if digits.startswith("00") else digits
-    low, high = PHONE_DIGITS
-    if not (digits.isascii() and digits.isdigit()):
-        raise PydanticCustomError(
-            "phone", "must be a phone number in international format, digits only, got {value}",
-            {"value": _short(value)},
-        )  # fmt: skip
-    if not low <= len(digits) <= high or digits[0] == "0":
-        raise PydanticCustomError(
-            "phone",
-            "must have 8 to 15 digits with the country code first and no leading zero, "
-            "got {count} digits",
-            {"count": len(digits)},
-        )
-    return digits
-
-
-def _media_url(value: object) -> object:
-    """Accept the page's URL string or the Cloud API's {"link": url} object; keep the URL."""
-    if isinstance(value, Mapping):
-        if set(value) != {"link"}:
-            raise PydanticCustomError("media", 'must be a URL string or {"link": url}')
-        value = value["link"]
-    if isinstance(value, str) and not _URL.match(value):
-        raise PydanticCustomError(
-            "url", "must be an http(s) URL, got {value}", {"value": _short(value)}
-        )
-    return value
-
-
-def _short(value: str, limit: int = 40) -> str:
-    return repr(value if len(value) <= limit else value[: limit - 1] + "…")
-
-
-PhoneNumber = Annotated[str, BeforeValidator(_phone_number)]
-HeaderText = Annotated[str, _text(HEADER_TEXT_MAX)]
-BodyText = Annotated[str, _text(BODY_TEXT_MAX)]
-FooterText = Annotated[str, _text(FOOTER_TEXT_MAX)]
-Title = Annotated[str, _text(TITLE_MAX)]
-ButtonId = Annotated[str, _identifier(BUTTON_ID_MAX)]
-PhoneId = Annotated[str, _identifier(64)]
-Source = Annotated[str, _text(64)]
-MediaUrl = Annotated[str, BeforeValidator(_media_url)]
+HeaderText = Annotated[str, bounded_text(HEADER_TEXT_MAX)]
+BodyText = Annotated[str, bounded_text(BODY_TEXT_MAX)]
+FooterText = Annotated[str, bounded_text(FOOTER_TEXT_MAX)]
+Title = Annotated[str, bounded_text(TITLE_MAX)]
+ButtonId = Annotated[str, bounded_identifier(BUTTON_ID_MAX)]
+PhoneId = Annotated[str, bounded_identifier(PHONE_ID_MAX)]
+Source = Annotated[str, bounded_text(SOURCE_MAX)]
 
 
 class _Wire(BaseModel):
@@ -108,7 +59,7 @@ class Footer(_Wire):
 
 
 class Header(_Wire):
-    """The optional header: text, or an image, video or document by URL."""
+    """The optional header: text, or an image, video or document by URL; `type` names which."""
 
     type: Literal["text", "image", "video", "document"]
     text: HeaderText | None = None
@@ -116,19 +67,17 @@ class Header(_Wire):
     video: MediaUrl | None = None
     document: MediaUrl | None = None
 
-    @pydantic.model_validator(mode="after")
+    @model_validator(mode="after")
     def _content_matches_type(self) -> Self:
-        given = [kind for kind in ("text", "image", "video", "document") if getattr(self, kind)]
-        if self.type not in given:
-            raise PydanticCustomError(
-                "header", "header of type {kind} needs a {kind} field", {"kind": self.type}
-            )
-        if given != [self.type]:
-            others = ", ".join(kind for kind in given if kind != self.type)
-            raise PydanticCustomError(
-                "header", "header of type {kind} must not also have {others}",
-                {"kind": self.type, "others": others},
-            )  # fmt: skip
+        required = f"is required when the header type is {self.type!r}"
+        extra = f"must be left out when the header type is {self.type!r}"
+        problems = [
+            (kind, required if kind == self.type else extra)
+            for kind in HEADER_KINDS
+            if (getattr(self, kind) is None) == (kind == self.type)
+        ]
+        if problems:
+            raise Located(problems)
         return self
 
 
@@ -146,37 +95,45 @@ class Button(_Wire):
     reply: Reply
 
 
+def _title_key(title: str) -> str:
+    """Titles a user could not tell apart (case, surrounding spaces) count as duplicates."""
+    return title.strip().casefold()
+
+
 class Action(_Wire):
-    """The buttons: one to three, with unique ids and titles."""
+    """The buttons: one to three, ids unique exactly, titles unique ignoring case and spaces."""
 
-    buttons: Annotated[list[Button], Field(min_length=1, max_length=MAX_BUTTONS)]
+    buttons: Annotated[list[Button], Field(min_length=1)]
 
-    @pydantic.model_validator(mode="after")
-    def _unique_buttons(self) -> Self:
-        ids = {button.reply.id for button in self.buttons}
-        titles = {button.reply.title.casefold() for button in self.buttons}
-        if len(ids) == len(titles) == len(self.buttons):
+    @model_validator(mode="after")
+    def _few_and_unique(self) -> Self:
+        count = len(self.buttons)
+        if (
+            count <= MAX_BUTTONS
+            and len({button.reply.id for button in self.buttons}) == count
+            and len({_title_key(button.reply.title) for button in self.buttons}) == count
+        ):
             return self
-        for field in ("id", "title"):
-            seen: dict[str, int] = {}
-            for index, button in enumerate(self.buttons):
-                value = getattr(button.reply, field)
-                key = value.casefold() if field == "title" else value
-                if key in seen:
-                    raise DuplicateButton(index, field, value, seen[key])
-                seen[key] = index
-        return self
+        problems = list(self._duplicates("id", str)) + list(self._duplicates("title", _title_key))
+        if count > MAX_BUTTONS:
+            problem = f"is one too many: at most {MAX_BUTTONS} buttons are allowed, got {count}"
+            problems.insert(0, (f"buttons.{MAX_BUTTONS}", problem))
+        raise Located(problems)
 
-
-class DuplicateButton(ValueError):
-    """A repeated button id or title, located so the error can name the button's path."""
-
-    def __init__(self, index: int, field: str, value: str, first: int) -> None:
-        self.path = f"buttons.{index}.reply.{field}"
-        self.problem = (
-            f"must be unique within the message; {_short(value)} is also button {first}'s {field}"
-        )
-        super().__init__(f"{self.path}: {self.problem}")
+    def _duplicates(self, field: str, key: Callable[[str], str]) -> Iterator[tuple[str, str]]:
+        """Each button whose id or title repeats an earlier one's, located at that field."""
+        first_with: dict[str, int] = {}
+        for index, button in enumerate(self.buttons):
+            value: str = getattr(button.reply, field)
+            first = first_with.setdefault(key(value), index)
+            if first != index:
+                earlier: str = getattr(self.buttons[first].reply, field)
+                problem = (
+                    f"must be unique within the message; {shown(value)} is also button {first}"
+                )
+                if earlier != value:
+                    problem += f" ({shown(earlier)}; case and surrounding spaces are ignored)"
+                yield f"buttons.{index}.reply.{field}", problem
 
 
 class Interactive(_Wire):
@@ -199,15 +156,25 @@ class ReplyButtonMessage(_Wire):
     source: Source = "API"
     link_with_record: StrictBool = Field(False, alias="linkWithRecord")
     submission_status: StrictBool = Field(False, alias="submissionStatus")
-    report_url: MediaUrl | None = Field(None, alias="reportURL")
+    report_url: HttpUrl | None = Field(None, alias="reportURL")
 
     def to_wire(self, *, media_form: Literal["string", "object"] = "string") -> dict[str, Any]:
-        """The request body for Zixflow: camelCase, defaults filled in, no null fields."""
+        """The request body for Zixflow: camelCase, defaults filled in, no null fields.
+
+        `media_form="object"` sends a media header as `{"link": url}` instead of the URL string.
+        """
         wire = self.model_dump(by_alias=True, exclude_none=True)
         header = wire["interactive"].get("header")
         if header and media_form == "object" and header["type"] != "text":
             header[header["type"]] = {"link": header[header["type"]]}
         return wire
+
+    def to_wire_json(self, *, media_form: Literal["string", "object"] = "string") -> str:
+        """`to_wire()` as compact JSON, keys in a stable order, non-ASCII kept as is."""
+        if media_form == "string":
+            return self.model_dump_json(by_alias=True, exclude_none=True)
+        wire = self.to_wire(media_form=media_form)
+        return json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
 
 
 def parse_message(data: Mapping[str, Any] | ReplyButtonMessage) -> ReplyButtonMessage:
@@ -217,7 +184,7 @@ def parse_message(data: Mapping[str, Any] | ReplyButtonMessage) -> ReplyButtonMe
     try:
         return ReplyButtonMessage.model_validate(data)
     except PydanticValidationError as error:
-        raise ValidationError(problems_from(error)) from None
+        raise ValidationError(problems_from(error, ReplyButtonMessage)) from None
 
 
 @contextmanager
@@ -268,19 +235,17 @@ def reply_buttons(
     link_with_record: bool = False,
     source: str = "API",
 ) -> ReplyButtonMessage:
-    """Build a message without nested dicts; buttons: titles, (id, title) pairs or {id: title}."""
-    pairs = (
-        buttons.items()
-        if isinstance(buttons, Mapping)
-        else [(button, button) if isinstance(button, str) else button for button in buttons]
-    )
+    """Build a message without nested dicts; raises ValidationError like `parse_message`.
+
+    A button is a title (also used as its id), an (id, title) pair, or an entry of {id: title}.
+    At most one header is given: text (`header`), or the URL of an image, video or document.
+    """
     interactive: dict[str, Any] = {
         "body": {"text": body},
-        "action": {"buttons": [{"reply": {"id": i, "title": t}} for i, t in pairs]},
+        "action": {"buttons": _buttons(buttons)},
     }
-    media = {"text": header, "image": header_image, "video": header_video,
-             "document": header_document}  # fmt: skip
-    given = {kind: value for kind, value in media.items() if value is not None}
+    contents = zip(HEADER_KINDS, (header, header_image, header_video, header_document), strict=True)
+    given = {kind: content for kind, content in contents if content is not None}
     if given:
         interactive["header"] = {"type": next(iter(given)), **given}
     if footer is not None:
@@ -289,3 +254,18 @@ def reply_buttons(
         "to": to, "phoneId": phone_id, "interactive": interactive, "source": source,
         "linkWithRecord": link_with_record, "submissionStatus": submission_status,
     })  # fmt: skip
+
+
+def _buttons(buttons: Sequence[str | tuple[str, str]] | Mapping[str, str]) -> list[object]:
+    if isinstance(buttons, Mapping):
+        return [_button(pair) for pair in buttons.items()]
+    return [_button(spec) for spec in ([buttons] if isinstance(buttons, str) else buttons)]
+
+
+def _button(spec: object) -> object:
+    """A button dict from a title or an (id, title) pair; anything else is left for the model."""
+    if isinstance(spec, str):
+        spec = (spec, spec)
+    if isinstance(spec, tuple | list) and len(spec) == 2:
+        return {"reply": {"id": spec[0], "title": spec[1]}}
+    return spec

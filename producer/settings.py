@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 from pydantic import AliasChoices, Field
@@ -30,6 +31,19 @@ class ProducerSettings(BaseSettings):
     def effective_broker_url(self) -> str:
         """The broker Celery uses: CELERY_BROKER_URL when set, else REDIS_URL."""
         return self.broker_url or self.redis_url
+
+
+def environment_variables(settings: type[BaseSettings]) -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every field of a settings class, in order."""
+    rows = []
+    prefix = settings.model_config.get("env_prefix", "")
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        variable = alias.choices[0] if isinstance(alias, AliasChoices) else prefix + name.upper()
+        default = field.get_default(call_default_factory=True)
+        shown = "unset" if default is None else json.dumps(default)
+        rows.append((str(variable), shown.strip('"'), field.description or ""))
+    return rows
 
 
 @cache
