@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import types
 from collections.abc import Iterable, Mapping
@@ -105,15 +106,15 @@ _PROBLEMS = {
     "string_too_long": "must be at most {max_length} characters, got {length}",
     "too_short": "must have at least {min_length} item(s), got {actual_length}",
     "literal_error": "must be {expected}, got {value}",
-    "string_type": "must be a string, got {kind} {value}",
-    "bool_type": "must be true or false, got {kind} {value}",
-    "model_type": "must be an object, got {kind} {value}",
-    "list_type": "must be a list, got {kind} {value}",
+    "string_type": "must be a string, got {got}",
+    "bool_type": "must be true or false, got {got}",
+    "model_type": "must be an object, got {got}",
+    "list_type": "must be a list, got {got}",
 }
 """Pydantic error types in words; the placeholders come from the error's ctx and input."""
 
-_JSON_KINDS = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object",
-               list: "list", tuple: "list", type(None): "null"}  # fmt: skip
+_JSON_KINDS = {str: "string", int: "number", float: "number", dict: "object", list: "list",
+               tuple: "list"}  # fmt: skip
 
 
 class Located(ValueError):
@@ -155,11 +156,18 @@ def _describe(detail: ErrorDetails, model: type[BaseModel]) -> str:
         return str(detail["msg"]).removeprefix("Value error, ")
     facts = {
         "value": shown(value),
-        "kind": _JSON_KINDS.get(type(value), type(value).__name__),
+        "got": _got(value),
         "length": len(value) if isinstance(value, str) else "?",
         **(detail.get("ctx") or {}),
     }
     return template.format_map(facts)
+
+
+def _got(value: Any) -> str:
+    """What was given, in JSON's terms: `null`, `true`, `number 5`, `string 'yes'`."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return f"{_JSON_KINDS.get(type(value), type(value).__name__)} {shown(value)}"
 
 
 def _unknown_field(loc: tuple[int | str, ...], model: type[BaseModel]) -> str:
