@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from worker.settings import WorkerSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -51,8 +53,6 @@ def test_worker_sends_task_events_and_outlives_its_sends() -> None:
     assert worker["command"][:4] == ["celery", "-A", "worker", "worker"]
     assert "-E" in worker["command"]
     # The longest send in flight: connect + read timeout of the worker's defaults.
-    from worker.settings import WorkerSettings
-
     defaults = WorkerSettings()
     assert seconds(worker["stop_grace_period"]) > defaults.connect_timeout + defaults.read_timeout
 
