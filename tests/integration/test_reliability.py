@@ -1,0 +1,317 @@
+"""Breaking things for real: killed workers, Redis restarts, faults, limits, poison, shutdown."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from producer import JobState, Producer, RedisUnavailable, keys
+from producer.deadletters import DeadLetters
+from producer.envelope import EnvelopeBuilder
+from producer.settings import ProducerSettings
+from producer.store import Store
+from tests.support import SANDBOX_KEY, WorkerProcess, wait_until, wire_message
+from worker.sandbox import FaultPlan, SandboxClient
+
+pytestmark = pytest.mark.integration
+Start = Callable[..., WorkerProcess]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def remote_sandbox(pipeline_env: dict[str, str]) -> Iterator[SandboxClient]:
+    """The sandbox in its own process (heavy runs would starve an in-thread one)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key", SANDBOX_KEY],
+        stderr=subprocess.DEVNULL,
+    )
+    client = SandboxClient(f"http://127.0.0.1:{port}")
+    wait_until(client.healthy, timeout=30, what="the sandbox")
+    pipeline_env["ZIXFLOW_BASE_URL"] = client.url
+    yield client
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def messages(count: int, first: int = 0, **overrides: Any) -> list[dict[str, Any]]:
+    return [wire_message(to=f"9198{first + n:08d}", **overrides) for n in range(count)]
+
+
+def all_final(producer: Producer, job_ids: list[str]) -> bool:
+    return all(s is not None and s.final for s in producer.get_statuses(job_ids))
+
+
+def states(producer: Producer, job_ids: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for status in producer.get_statuses(job_ids):
+        counts[status.state if status else "missing"] += 1
+    return dict(counts)
+
+
+@pytest.mark.slow
+def test_killed_workers_lose_nothing(
+    producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
+) -> None:
+    send_concurrency = 32
+    env = {
+        "ZQ_VISIBILITY_TIMEOUT": "10",
+        "ZQ_CONNECT_TIMEOUT": "1",
+        "ZQ_READ_TIMEOUT": "5",
+        "ZQ_LEASE_MARGIN": "1",
+        "ZQ_CONCURRENCY": "8",
+        "ZQ_SEND_CONCURRENCY": str(send_concurrency),
+    }
+    remote_sandbox.configure(FaultPlan(latency_ms=20))
+    producer = producer_for()
+    job_ids = producer.enqueue_many(messages(5000))
+    workers = [start_worker(env=env) for _ in range(3)]
+    kills, victim = 0, 0
+    deadline = time.monotonic() + 240
+    while not all_final(producer, job_ids) and time.monotonic() < deadline:
+        time.sleep(2)  # the pace of the chaos, not a wait for a condition
+        workers[victim].kill()
+        kills += 1
+        workers[victim] = start_worker(env=env)
+        victim = (victim + 1) % len(workers)
+        if kills >= 30:
+            break
+    last_kill = time.monotonic()
+    wait_until(lambda: all_final(producer, job_ids), timeout=120, what="every job to finish")
+    recovered_after = time.monotonic() - last_kill
+
+    stats = remote_sandbox.stats()
+    received = {r["job_id"] for r in remote_sandbox.requests()}
+    print(
+        f"\nkill test: {kills} kills, {stats['duplicates']} sent twice, recovered "
+        f"{recovered_after:.0f}s after the last kill, {states(producer, job_ids)}"
+    )
+    assert states(producer, job_ids) == {"sent": 5000}
+    assert received == set(job_ids)
+    # Only sends in flight when a worker dies can go out twice: at most the send pool.
+    assert stats["duplicates"] <= kills * send_concurrency
+    assert recovered_after < 120
+
+
+def test_poison_messages_are_dead_lettered_and_the_worker_carries_on(
+    producer_for: Callable[..., Producer], start_worker: Start, real_redis: redis.Redis
+) -> None:
+    worker = start_worker()
+    producer = producer_for()
+    queue = producer.settings.queue
+    good = json.loads(EnvelopeBuilder(queue).build(["x"]))
+
+    def envelope(**changes: Any) -> str:
+        message = json.loads(json.dumps(good))
+        message.update(changes.pop("top", {}))
+        message["headers"].update(changes)
+        return json.dumps(message)
+
+    bad_body = base64.b64encode(b"{not json").decode()
+    wrong_args = base64.b64encode(json.dumps([[42], {"x": 1}, {}]).encode()).decode()
+    poison = [
+        envelope(top={"body": bad_body}),
+        envelope(task="no.such.task"),
+        envelope(top={"body": wrong_args}),
+        envelope(top={"body": base64.b64encode(b'[[["no-such-job"]], {}, {}]').decode()}),
+    ]
+    real_redis.lpush(queue, *poison)
+    letters = DeadLetters(producer.store, queue)
+    wait_until(lambda: len(letters.entries()) >= 4, timeout=30, what="four dead letters")
+    reasons = " | ".join(letter.reason for letter in letters.entries())
+    assert "undecodable" in reasons or "invalid" in reasons
+    assert "unknown task" in reasons
+    assert "malformed delivery task" in reasons
+    assert "unknown job no-such-job" in reasons
+
+    job_id = producer.enqueue(wire_message())
+    wait_until(lambda: all_final(producer, [job_id]), timeout=30, what="a good job after poison")
+    assert worker.process.poll() is None
+
+
+def test_a_job_left_sending_by_a_dead_worker_is_resolved(
+    producer_for: Callable[..., Producer], start_worker: Start, real_redis: redis.Redis
+) -> None:
+    producer = producer_for()
+    job_id = producer.enqueue(wire_message())
+    real_redis.delete(producer.settings.queue)  # its message was taken by a worker that died
+    expired = time.time() - 1
+    stuck = {"state": "sending", "attempts": 1, "lease_until": expired, "worker": "dead:1"}
+    real_redis.hset(keys.job(job_id), mapping=stuck)
+    real_redis.zadd(keys.LEASES, {job_id: expired})
+    start_worker()
+    wait_until(lambda: all_final(producer, [job_id]), timeout=30, what="the stuck job to finish")
+    status = producer.get_status(job_id)
+    assert status is not None
+    assert (status.state, status.reclaims, status.attempts) == (JobState.SENT, 1, 2)
+
+
+def test_fault_mix_ends_every_job_right(
+    producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
+) -> None:
+    retry_after = 1.0
+    rates = {"error500": 0.2, "throttle429": 0.1, "drop": 0.05, "window": 0.05}
+    remote_sandbox.configure(FaultPlan(seed=3, rates=rates, retry_after=retry_after))
+    env = {"ZQ_MAX_ATTEMPTS": "12"}
+    start_worker(env=env)
+    start_worker(env=env)
+    producer = producer_for()
+    job_ids = producer.enqueue_many(messages(300))
+    wait_until(lambda: all_final(producer, job_ids), timeout=180, what="every job to finish")
+
+    by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for request in remote_sandbox.requests():
+        by_job[request["job_id"]].append(request)
+    too_soon = 0
+    for status in producer.get_statuses(job_ids):
+        assert status is not None
+        answers = [r["answer"] for r in by_job[status.job_id]]
+        if status.state == "failed":
+            assert answers[-1] == "window" and answers.count("window") == 1, answers
+            assert status.error is not None and "131047" in status.error
+        else:
+            assert answers[-1] == "ok" and "window" not in answers, answers
+        for earlier, later in zip(by_job[status.job_id], by_job[status.job_id][1:], strict=False):
+            if earlier["answer"] == "throttle429":
+                too_soon += later["t"] - earlier["t"] < retry_after
+    print(f"\nfault mix: {states(producer, job_ids)}, {remote_sandbox.stats()['answers']}")
+    assert too_soon == 0
+
+
+def test_phone_rate_and_recipient_pace_hold_across_workers(
+    producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
+) -> None:
+    rate = 20
+    env = {"ZQ_PHONE_RATE": str(rate), "ZQ_RECIPIENT_INTERVAL": "1"}
+    for _ in range(3):
+        start_worker(env=env)
+    producer = producer_for()
+    job_ids = producer.enqueue_many(messages(120) + [wire_message(to="919811111111")] * 5)
+    wait_until(lambda: all_final(producer, job_ids), timeout=120, what="every job to finish")
+
+    arrivals = sorted(r["t"] for r in remote_sandbox.requests())
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals)
+    paced = sorted(r["t"] for r in remote_sandbox.requests() if r["to"] == "919811111111")
+    gaps = [later - earlier for earlier, later in pairwise(paced)]
+    print(f"\nlimits: busiest second {busiest} sends (limit {rate}), recipient gaps {gaps}")
+    assert busiest <= rate * 1.1
+    assert len(paced) == 5 and min(gaps) >= 0.95
+
+
+def test_sigterm_loses_nothing(
+    producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
+) -> None:
+    remote_sandbox.configure(FaultPlan(latency_ms=50))
+    producer = producer_for()
+    job_ids = producer.enqueue_many(messages(1000))
+    worker = start_worker(env={"ZQ_SHUTDOWN_GRACE": "10"})
+    wait_until(lambda: remote_sandbox.stats()["requests"] > 100, timeout=30, what="sends")
+    started = time.monotonic()
+    assert worker.terminate(timeout=60) == 0
+    stopped_after = time.monotonic() - started
+    start_worker()
+    wait_until(lambda: all_final(producer, job_ids), timeout=120, what="every job to finish")
+    print(f"\nshutdown: stopped in {stopped_after:.1f}s, {states(producer, job_ids)}")
+    assert states(producer, job_ids) == {"sent": 1000}
+    assert stopped_after < 30
+
+
+def test_replay_keeps_the_jobs_history(
+    producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
+) -> None:
+    remote_sandbox.configure(FaultPlan(script={"919800000009": ["window"]}))
+    start_worker()
+    producer = producer_for()
+    job_id = producer.enqueue(wire_message(to="919800000009"))
+    wait_until(lambda: all_final(producer, [job_id]), timeout=30, what="the job to fail")
+    letters = DeadLetters(producer.store, producer.settings.queue)
+    assert letters.replay([job_id]) == [job_id]
+    wait_until(
+        lambda: (s := producer.get_status(job_id)) is not None and s.state == "sent",
+        timeout=30,
+        what="the replayed job to be sent",
+    )
+    status = producer.get_status(job_id)
+    assert status is not None and (status.attempts, status.replays) == (2, 1)
+    assert letters.get(job_id) is None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """A redis-server of the test's own, with append-only persistence, that can be restarted."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--appendonly", "yes",
+             "--appendfsync", "always", "--save", "", "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        processes.append(process)
+        client = redis.Redis(port=port)
+        wait_until(lambda: _pings(client), timeout=20, what="the private Redis")
+        return process
+
+    start.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.mark.slow
+def test_redis_restart_loses_no_job(
+    private_redis: Any,
+    start_worker: Start,
+    remote_sandbox: SandboxClient,
+    pipeline_env: dict[str, str],
+) -> None:
+    server = private_redis()
+    pipeline_env["REDIS_URL"] = private_redis.url
+    remote_sandbox.configure(FaultPlan(latency_ms=20))
+    settings = ProducerSettings(redis_url=private_redis.url, queue=pipeline_env["ZQ_QUEUE"],
+                                socket_timeout=1.0)  # fmt: skip
+    producer = Producer(settings, Store.connect(settings))
+    start_worker()
+    start_worker()
+    job_ids = producer.enqueue_many(messages(1000))
+    wait_until(lambda: remote_sandbox.stats()["requests"] > 200, timeout=60, what="sends")
+    server.terminate()
+    server.wait(timeout=20)
+    with pytest.raises(RedisUnavailable, match="Redis is unreachable"):
+        producer.enqueue(wire_message())
+    private_redis()
+    job_ids += producer.enqueue_many(messages(1000, first=1000))
+    wait_until(lambda: all_final(producer, job_ids), timeout=240, what="every job to finish")
+    print(f"\nredis restart: {states(producer, job_ids)}, sandbox {remote_sandbox.stats()}")
+    assert states(producer, job_ids) == {"sent": 2000}

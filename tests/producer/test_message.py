@@ -1,0 +1,630 @@
+"""The wire contract: every limit at and just past its edge, error texts, wire output, builder."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+
+from producer.errors import ValidationError
+from producer.message import ReplyButtonMessage, parse_message, parse_messages, reply_buttons
+from tests.support import wire_message
+
+SAMPLES = sorted((Path(__file__).parent.parent / "data" / "messages").glob("*.json"))
+BUTTONS = "interactive.action.buttons"
+TITLE0 = f"{BUTTONS}.0.reply.title"
+ID0 = f"{BUTTONS}.0.reply.id"
+IMAGE_URL = "https://cdn.example.com/a.png"
+
+
+def with_values(**changes: Any) -> dict[str, Any]:
+    """The standard wire message with values set at dotted paths (`__` stands for `.`)."""
+    message: dict[str, Any] = copy.deepcopy(wire_message())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        node: Any = message
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return message
+
+
+def set_at(path: str, value: Any) -> dict[str, Any]:
+    """The standard wire message with one value set at a dotted wire path."""
+    return with_values(**{path.replace(".", "__"): value})
+
+
+def buttons(*titles: str, ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Reply buttons with these titles (ids default to b0, b1, ...)."""
+    ids = ids or [f"b{index}" for index in range(len(titles))]
+    return [
+        {"type": "reply", "reply": {"id": id_, "title": title}}
+        for id_, title in zip(ids, titles, strict=True)
+    ]
+
+
+def problems(data: Any) -> dict[str, str]:
+    """The problems parse_message finds, by wire path."""
+    with pytest.raises(ValidationError) as refused:
+        parse_message(data)
+    return {problem.path: problem.problem for problem in refused.value.problems}
+
+
+def header(kind: str, content: Any) -> dict[str, Any]:
+    return set_at("interactive.header", {"type": kind, kind: content})
+
+
+# --- valid messages and the wire output ---
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda path: path.stem)
+def test_sample_payloads_parse_and_survive_a_round_trip(sample: Path) -> None:
+    message = parse_message(json.loads(sample.read_text(encoding="utf-8")))
+    wire = message.to_wire()
+    assert parse_message(wire) == message
+    assert parse_message(wire).to_wire() == wire
+    assert "null" not in message.to_wire_json()
+
+
+def test_wire_output_fills_in_defaults_and_leaves_out_nones() -> None:
+    minimal = {
+        "to": "919876543210",
+        "phoneId": "1234",
+        "interactive": {
+            "body": {"text": "Hi"},
+            "action": {"buttons": [{"reply": {"id": "y", "title": "Yes"}}]},
+        },
+    }
+    assert parse_message(minimal).to_wire() == {
+        "to": "919876543210",
+        "phoneId": "1234",
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": "Hi"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "y", "title": "Yes"}}]},
+        },
+        "source": "API",
+        "linkWithRecord": False,
+        "submissionStatus": False,
+    }
+
+
+def test_all_optional_fields_reach_the_wire() -> None:
+    data = with_values(
+        interactive__header={"type": "text", "text": "Order #42"},
+        interactive__footer={"text": "Reply within 24h"},
+        source="crm",
+        linkWithRecord=True,
+        submissionStatus=True,
+        reportURL="https://hooks.example.com/reports",
+    )
+    wire = parse_message(data).to_wire()
+    assert wire["interactive"]["header"] == {"type": "text", "text": "Order #42"}
+    assert wire["interactive"]["footer"] == {"text": "Reply within 24h"}
+    assert (wire["source"], wire["linkWithRecord"], wire["submissionStatus"]) == ("crm", True, True)
+    assert wire["reportURL"] == "https://hooks.example.com/reports"
+
+
+@pytest.mark.parametrize("media_form", ["string", "object"])
+def test_wire_json_is_the_wire_dict_as_compact_json(media_form: str) -> None:
+    data = with_values(interactive__body={"text": 'Ünïcode ✓ 👍\nnew line "quoted"'})
+    data["interactive"]["header"] = {"type": "image", "image": IMAGE_URL}
+    message = parse_message(data)
+    text = message.to_wire_json(media_form=media_form)  # type: ignore[arg-type]
+    wire = message.to_wire(media_form=media_form)  # type: ignore[arg-type]
+    assert text == json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("kind", ["image", "video", "document"])
+@pytest.mark.parametrize("given", [IMAGE_URL, {"link": IMAGE_URL}], ids=["string", "object"])
+def test_media_header_is_taken_in_either_form_and_sent_in_the_chosen_one(
+    kind: str, given: Any
+) -> None:
+    message = parse_message(header(kind, given))
+    assert getattr(message.interactive.header, kind) == IMAGE_URL
+    string_form = message.to_wire()["interactive"]["header"]
+    object_form = message.to_wire(media_form="object")["interactive"]["header"]
+    assert string_form == {"type": kind, kind: IMAGE_URL}
+    assert object_form == {"type": kind, kind: {"link": IMAGE_URL}}
+
+
+def test_text_header_is_the_same_in_both_media_forms() -> None:
+    message = parse_message(header("text", "Hello"))
+    assert message.to_wire(media_form="object") == message.to_wire()
+
+
+def test_fields_may_be_given_by_python_name_too() -> None:
+    data = with_values(phone_id="99", link_with_record=True, submission_status=True)
+    del data["phoneId"]
+    data["report_url"] = "https://hooks.example.com/r"
+    message = parse_message(data)
+    assert (message.phone_id, message.link_with_record, message.submission_status) == (
+        "99",
+        True,
+        True,
+    )
+    assert message.to_wire()["reportURL"] == "https://hooks.example.com/r"
+
+
+def test_a_built_message_is_returned_as_is() -> None:
+    message = parse_message(wire_message())
+    assert parse_message(message) is message
+
+
+def test_messages_are_immutable() -> None:
+    message = parse_message(wire_message())
+    with pytest.raises(pydantic.ValidationError):
+        message.to = "14155550100"  # type: ignore[misc]
+
+
+# --- limits, at the edge and just past it ---
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (TITLE0, "t" * 20),
+        (TITLE0, "👍" * 20),
+        (ID0, "i" * 256),
+        ("interactive.body.text", "b" * 1024),
+        ("interactive.body.text", "é" * 1024),
+        ("interactive.footer", {"text": "f" * 60}),
+        ("interactive.header", {"type": "text", "text": "h" * 60}),
+        ("phoneId", "9" * 64),
+        (BUTTONS, buttons("One")),
+        (BUTTONS, buttons("One", "Two", "Three")),
+        (TITLE0, " Yes "),
+    ],
+    ids=lambda value: str(value)[:30],
+)
+def test_values_at_the_limits_are_accepted(path: str, value: Any) -> None:
+    parse_message(set_at(path, value))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where", "problem"),
+    [
+        (TITLE0, "t" * 21, TITLE0, "must be at most 20 characters, got 21"),
+        (TITLE0, "👍" * 21, TITLE0, "must be at most 20 characters, got 21"),
+        (TITLE0, "", TITLE0, "must not be empty"),
+        (TITLE0, "  \t", TITLE0, "must not be blank"),
+        (ID0, "i" * 257, ID0, "must be at most 256 characters, got 257"),
+        (ID0, "", ID0, "must not be empty"),
+        (ID0, " yes", ID0, "must not start or end with whitespace"),
+        (ID0, "yes\n", ID0, "must not start or end with whitespace"),
+        ("interactive.body.text", "b" * 1025, "interactive.body.text",
+         "must be at most 1024 characters, got 1025"),
+        ("interactive.body.text", " \n ", "interactive.body.text", "must not be blank"),
+        ("interactive.body", {}, "interactive.body.text", "is required"),
+        ("interactive.footer", {"text": "f" * 61}, "interactive.footer.text",
+         "must be at most 60 characters, got 61"),
+        ("interactive.footer", {"text": "   "}, "interactive.footer.text", "must not be blank"),
+        ("interactive.footer", {}, "interactive.footer.text", "is required"),
+        ("interactive.header", {"type": "text", "text": "h" * 61}, "interactive.header.text",
+         "must be at most 60 characters, got 61"),
+        ("interactive.header", {"type": "text", "text": " "}, "interactive.header.text",
+         "must not be blank"),
+        ("phoneId", "9" * 65, "phoneId", "must be at most 64 characters, got 65"),
+        ("phoneId", "", "phoneId", "must not be empty"),
+        ("phoneId", " 123", "phoneId", "must not start or end with whitespace"),
+        ("phoneId", 123, "phoneId", "must be a string, got number 123"),
+        (BUTTONS, [], BUTTONS, "must have at least 1 item(s), got 0"),
+        (BUTTONS, buttons("1", "2", "3", "4"), f"{BUTTONS}.3",
+         "is one too many: at most 3 buttons are allowed, got 4"),
+        (BUTTONS, {"reply": {}}, BUTTONS, "must be a list, got object {'reply': {}}"),
+        (f"{BUTTONS}.0.type", "url", f"{BUTTONS}.0.type", "must be 'reply', got 'url'"),
+        ("interactive.type", "list", "interactive.type", "must be 'button', got 'list'"),
+        ("type", "text", "type", "must be 'interactive', got 'text'"),
+        ("source", "", "source", "must not be empty"),
+        ("interactive", "hello", "interactive", "must be an object, got string 'hello'"),
+    ],
+    ids=lambda value: str(value)[:30],
+)  # fmt: skip
+def test_values_past_the_limits_are_refused_at_their_path(
+    path: str, value: Any, where: str, problem: str
+) -> None:
+    assert problems(set_at(path, value)) == {where: problem}
+
+
+@pytest.mark.parametrize("missing", ["to", "phoneId", "interactive"])
+def test_required_top_level_fields(missing: str) -> None:
+    data = wire_message()
+    del data[missing]
+    assert problems(data) == {missing: "is required"}
+
+
+def test_a_missing_action_is_named() -> None:
+    data = wire_message()
+    del data["interactive"]["action"]  # type: ignore[attr-defined]
+    assert problems(data) == {"interactive.action": "is required"}
+
+
+def test_too_many_buttons_are_named_from_the_first_extra_one() -> None:
+    found = problems(set_at(BUTTONS, buttons("1", "2", "3", "4", "5")))
+    assert list(found) == [f"{BUTTONS}.3"]
+    assert "got 5" in found[f"{BUTTONS}.3"]
+
+
+@pytest.mark.parametrize("data", ["a message", ["list"], None, 42])
+def test_a_message_that_is_not_an_object_is_refused_as_a_whole(data: Any) -> None:
+    assert list(problems(data)) == [""]
+
+
+# --- unique buttons ---
+
+
+@pytest.mark.parametrize(
+    ("titles", "where", "problem"),
+    [
+        (("Yes", "Yes"), f"{BUTTONS}.1.reply.title",
+         "must be unique within the message; 'Yes' is also button 0"),
+        (("Yes", "No", "YES"), f"{BUTTONS}.2.reply.title",
+         "must be unique within the message; 'YES' is also button 0 ('Yes'; "
+         "case and surrounding spaces are ignored)"),
+        (("No", " Yes ", "yes"), f"{BUTTONS}.2.reply.title",
+         "must be unique within the message; 'yes' is also button 1 (' Yes '; "
+         "case and surrounding spaces are ignored)"),
+    ],
+)  # fmt: skip
+def test_duplicate_titles_are_named_at_the_later_button(
+    titles: tuple[str, ...], where: str, problem: str
+) -> None:
+    assert problems(set_at(BUTTONS, buttons(*titles))) == {where: problem}
+
+
+def test_duplicate_ids_are_named_at_the_later_button() -> None:
+    found = problems(set_at(BUTTONS, buttons("Yes", "No", "Maybe", ids=["a", "b", "a"])))
+    assert found == {
+        f"{BUTTONS}.2.reply.id": "must be unique within the message; 'a' is also button 0"
+    }
+
+
+def test_ids_are_compared_exactly() -> None:
+    parse_message(set_at(BUTTONS, buttons("Yes", "No", ids=["answer", "ANSWER"])))
+
+
+def test_duplicate_ids_and_titles_are_all_reported() -> None:
+    found = problems(set_at(BUTTONS, buttons("Yes", "yes", "Yes", ids=["a", "a", "c"])))
+    assert set(found) == {
+        f"{BUTTONS}.1.reply.id",
+        f"{BUTTONS}.1.reply.title",
+        f"{BUTTONS}.2.reply.title",
+    }
+
+
+# --- header ---
+
+
+def test_header_content_must_match_its_type() -> None:
+    found = problems(set_at("interactive.header", {"type": "image", "text": "Sale"}))
+    assert found == {
+        "interactive.header.text": "must be left out when the header type is 'image'",
+        "interactive.header.image": "is required when the header type is 'image'",
+    }
+
+
+@pytest.mark.parametrize("kind", ["text", "image", "video", "document"])
+def test_header_needs_the_field_its_type_names(kind: str) -> None:
+    found = problems(set_at("interactive.header", {"type": kind}))
+    assert found == {f"interactive.header.{kind}": f"is required when the header type is '{kind}'"}
+
+
+def test_header_type_must_be_a_known_one() -> None:
+    found = problems(set_at("interactive.header", {"type": "audio", "audio": IMAGE_URL}))
+    assert found["interactive.header.type"] == (
+        "must be 'text', 'image', 'video' or 'document', got 'audio'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ({"link": IMAGE_URL, "caption": "x"}, 'must be a URL string or {"link": url}'),
+        ({"id": "1234"}, 'must be a URL string or {"link": url}'),
+        ({"link": 5}, "must be a string, got number 5"),
+        (5, "must be a string, got number 5"),
+    ],
+)
+def test_media_objects_other_than_a_link_are_refused(content: Any, problem: str) -> None:
+    found = problems(header("image", content))
+    assert found["interactive.header.image"].startswith(problem)
+
+
+GOOD_URLS = [
+    "https://cdn.example.com/a.png",
+    "http://example.com",
+    "HTTPS://EXAMPLE.COM/a.pdf?version=2#page=1",
+    "https://[2001:db8::1]:8443/v.mp4",
+    "https://user@example.com/a.png",
+]
+BAD_URLS = [
+    ("ftp://x", "must be an http(s) URL, got 'ftp://x'"),
+    ("example.com/a.png", "must be an http(s) URL, got 'example.com/a.png'"),
+    ("javascript:alert(1)", "must be an http(s) URL, got 'javascript:alert(1)'"),
+    ("https://exa mple.com/a.png", "must be an http(s) URL, got 'https://exa mple.com/a.png'"),
+    ("http://[::1", "must be an http(s) URL, got 'http://[::1'"),
+    ("https://", "must be an http(s) URL with a host name, got 'https://'"),
+    ("http:///a.png", "must be an http(s) URL with a host name, got 'http:///a.png'"),
+    ("", "must be an http(s) URL, got ''"),
+]
+
+
+@pytest.mark.parametrize("url", GOOD_URLS)
+@pytest.mark.parametrize("field", ["image", "reportURL"])
+def test_http_urls_with_a_host_are_accepted(field: str, url: str) -> None:
+    data = header("image", url) if field == "image" else set_at("reportURL", url)
+    wire = parse_message(data).to_wire()
+    assert url in (wire.get("reportURL"), wire["interactive"].get("header", {}).get("image"))
+
+
+@pytest.mark.parametrize(("url", "problem"), BAD_URLS, ids=[url for url, _ in BAD_URLS])
+@pytest.mark.parametrize("field", ["interactive.header.image", "reportURL"])
+def test_other_urls_are_refused(field: str, url: str, problem: str) -> None:
+    data = header("image", url) if field != "reportURL" else set_at("reportURL", url)
+    assert problems(data) == {field: problem}
+
+
+def test_report_url_takes_no_media_object() -> None:
+    found = problems(set_at("reportURL", {"link": IMAGE_URL}))
+    assert found["reportURL"].startswith("must be a string, got object")
+
+
+def test_report_url_is_left_out_when_not_given() -> None:
+    assert "reportURL" not in parse_message(wire_message()).to_wire()
+
+
+# --- phone number ---
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("919876543210", "919876543210"),
+        ("+91 98765-43210", "919876543210"),
+        ("0091 98765 43210", "919876543210"),
+        ("+1 (415) 555.0100", "14155550100"),
+        ("+44 [20] 7946 0958", "442079460958"),
+        ("\t+91 9876543210\n", "919876543210"),
+        ("12345678", "12345678"),
+        ("123456789012345", "123456789012345"),
+        ("+123456789012345", "123456789012345"),
+    ],
+)
+def test_phone_numbers_are_normalised_to_digits(given: str, stored: str) -> None:
+    message = parse_message(wire_message(to=given))
+    assert message.to == stored
+    assert message.to_wire()["to"] == stored
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("1234567", "must have 8 to 15 digits (country code first), got 7 in '1234567'"),
+        ("+1234567890123456", "must have 8 to 15 digits (country code first), got 16"),
+        ("0987654321", "must start with the country code, not 0, got '0987654321'"),
+        ("+0091 98765 43210", "must start with the country code, not 0"),
+        ("00 0 98765 43210", "must start with the country code, not 0"),
+        ("++919876543210", "must be a phone number in international format"),
+        ("91 98765 4321O", "must be a phone number in international format"),
+        ("९१९८७६५४३२१०", "must be a phone number in international format"),
+        ("+91/98765/43210", "must be a phone number in international format"),
+        ("", "must be a phone number in international format, got ''"),
+        (919876543210, "must be a string, got number 919876543210"),
+        (None, "must be a string, got null"),
+    ],
+)
+def test_bad_phone_numbers_are_refused(given: Any, problem: str) -> None:
+    found = problems(wire_message(to=given))
+    assert list(found) == ["to"]
+    assert found["to"].startswith(problem)
+
+
+# --- unknown fields and strict booleans ---
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("phoneID", "unknown field; did you mean 'phoneId'?"),
+        ("linkwithrecord", "unknown field; did you mean 'linkWithRecord'?"),
+        ("priority", "unknown field; expected one of to, phoneId, type, interactive, source, "
+         "linkWithRecord, submissionStatus, reportURL"),
+        ("interactive.footr", "unknown field; did you mean 'footer'?"),
+        ("interactive.body.txt", "unknown field; did you mean 'text'?"),
+        (f"{BUTTONS}.0.reply.titel", "unknown field; did you mean 'title'?"),
+        (f"{BUTTONS}.0.payload", "unknown field; expected one of type, reply"),
+        ("interactive.action.sections", "unknown field; expected one of buttons"),
+    ],
+)  # fmt: skip
+def test_unknown_fields_are_refused_by_name(path: str, problem: str) -> None:
+    assert problems(set_at(path, "x"))[path] == problem
+
+
+def test_unknown_header_field_is_refused() -> None:
+    found = problems(set_at("interactive.header", {"type": "image", "url": IMAGE_URL}))
+    assert found["interactive.header.url"] == (
+        "unknown field; expected one of type, text, image, video, document"
+    )
+
+
+@pytest.mark.parametrize("field", ["linkWithRecord", "submissionStatus"])
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [("yes", "string 'yes'"), ("true", "string 'true'"), (1, "number 1"), (0, "number 0"),
+     (None, "null")],
+)  # fmt: skip
+def test_booleans_must_be_json_true_or_false(field: str, value: Any, got: str) -> None:
+    assert problems(set_at(field, value)) == {field: f"must be true or false, got {got}"}
+
+
+@pytest.mark.parametrize("field", ["linkWithRecord", "submissionStatus"])
+@pytest.mark.parametrize("value", [True, False])
+def test_booleans_true_and_false_are_kept(field: str, value: bool) -> None:
+    assert parse_message(set_at(field, value)).to_wire()[field] is value
+
+
+# --- the error itself ---
+
+
+def test_error_is_ours_and_names_path_and_limit() -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_message(set_at(TITLE0, "A title far too long!!"))
+    error = refused.value
+    assert isinstance(error, ValueError)
+    assert not isinstance(error, pydantic.ValidationError)
+    assert error.__cause__ is None and error.__suppress_context__
+    assert f"{TITLE0}: must be at most 20 characters, got 22" in str(error)
+
+
+def test_every_problem_of_a_message_is_reported_at_once() -> None:
+    data = with_values(to="12", phoneId="", interactive__body={"text": ""})
+    data["interactive"]["action"]["buttons"][1]["reply"]["title"] = "x" * 30
+    assert set(problems(data)) == {
+        "to",
+        "phoneId",
+        "interactive.body.text",
+        f"{BUTTONS}.1.reply.title",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("to", "1" * 5000), ("type", "x" * 5000), ("linkWithRecord", "y" * 5000),
+     ("reportURL", "ftp://" + "z" * 5000), (TITLE0, "w" * 5000)],
+)  # fmt: skip
+def test_huge_values_are_cut_short_in_error_text(path: str, value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_message(set_at(path, value))
+    assert path in str(refused.value)
+    assert len(str(refused.value)) < 250
+
+
+# --- batches ---
+
+
+def test_a_batch_is_validated_whole_and_keeps_its_order() -> None:
+    built = parse_message(wire_message(to="14155550100"))
+    parsed = parse_messages([wire_message(), built, wire_message(to="+44 20 7946 0958")])
+    assert [message.to for message in parsed] == ["919876543210", "14155550100", "442079460958"]
+    assert parsed[1] is built
+
+
+def test_a_bad_batch_names_every_bad_item_by_index() -> None:
+    items: list[Mapping[str, Any] | ReplyButtonMessage] = [
+        wire_message(),
+        wire_message(to="12"),
+        wire_message(),
+        set_at(TITLE0, "t" * 21),
+        wire_message(phoneId="", linkWithRecord="no"),
+    ]
+    with pytest.raises(ValidationError) as refused:
+        parse_messages(items)
+    found = {(problem.item, problem.path) for problem in refused.value.problems}
+    assert found == {(1, "to"), (3, TITLE0), (4, "phoneId"), (4, "linkWithRecord")}
+    text = str(refused.value)
+    assert "item 1: to: must have 8 to 15 digits" in text
+    assert f"item 3: {TITLE0}: must be at most 20 characters, got 21" in text
+
+
+def test_an_empty_batch_is_an_empty_list() -> None:
+    assert parse_messages([]) == []
+
+
+# --- the builder ---
+
+
+def wire_buttons(message: ReplyButtonMessage) -> list[tuple[str, str]]:
+    return [(button.reply.id, button.reply.title) for button in message.interactive.action.buttons]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (["Yes", "No"], [("Yes", "Yes"), ("No", "No")]),
+        ([("y", "Yes"), ("n", "No")], [("y", "Yes"), ("n", "No")]),
+        (["Yes", ("later", "Ask me later")], [("Yes", "Yes"), ("later", "Ask me later")]),
+        ({"y": "Yes", "n": "No", "m": "Maybe"}, [("y", "Yes"), ("n", "No"), ("m", "Maybe")]),
+        ("Okay", [("Okay", "Okay")]),
+    ],
+    ids=["titles", "pairs", "mixed", "mapping", "one-title"],
+)
+def test_builder_button_forms(given: Any, expected: list[tuple[str, str]]) -> None:
+    message = reply_buttons(to="919876543210", phone_id="1234", body="Hi", buttons=given)
+    assert wire_buttons(message) == expected
+
+
+def test_builder_gives_the_same_message_as_the_wire_dict() -> None:
+    built = reply_buttons(
+        to="+91 98765-43210",
+        phone_id="1234567890",
+        body="Confirm your order #42?",
+        buttons=[("yes", "Yes"), ("no", "No")],
+        header="Order #42",
+        footer="Thanks!",
+        submission_status=True,
+        link_with_record=True,
+        source="crm",
+    )
+    data = with_values(
+        interactive__header={"type": "text", "text": "Order #42"},
+        interactive__footer={"text": "Thanks!"},
+        submissionStatus=True,
+        linkWithRecord=True,
+        source="crm",
+    )
+    assert built == parse_message(data)
+    assert built.to_wire() == parse_message(data).to_wire()
+
+
+@pytest.mark.parametrize("kind", ["image", "video", "document"])
+def test_builder_media_headers(kind: str) -> None:
+    media: dict[str, Any] = {f"header_{kind}": IMAGE_URL}
+    message = reply_buttons(to="919876543210", phone_id="1", body="Hi", buttons=["Ok"], **media)
+    assert message.to_wire()["interactive"]["header"] == {"type": kind, kind: IMAGE_URL}
+
+
+def test_builder_defaults_match_the_wire_defaults() -> None:
+    wire = reply_buttons(to="919876543210", phone_id="1", body="Hi", buttons=["Ok"]).to_wire()
+    assert (wire["source"], wire["linkWithRecord"], wire["submissionStatus"]) == (
+        "API",
+        False,
+        False,
+    )
+    assert "header" not in wire["interactive"] and "footer" not in wire["interactive"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "where", "problem"),
+    [
+        ({"buttons": ["x" * 21]}, TITLE0, "must be at most 20 characters, got 21"),
+        ({"buttons": []}, BUTTONS, "must have at least 1 item(s), got 0"),
+        ({"buttons": ["A", "B", "C", "D"]}, f"{BUTTONS}.3", "is one too many"),
+        ({"buttons": ["Yes", "yes"]}, f"{BUTTONS}.1.reply.title", "must be unique"),
+        ({"buttons": [("a", "b", "c")]}, f"{BUTTONS}.0", "must be an object, got list"),
+        ({"header": "Hi", "header_video": IMAGE_URL}, "interactive.header.video",
+         "must be left out when the header type is 'text'"),
+        ({"header_image": "ftp://x"}, "interactive.header.image", "must be an http(s) URL"),
+        ({"to": "12"}, "to", "must have 8 to 15 digits"),
+        ({"phone_id": ""}, "phoneId", "must not be empty"),
+        ({"footer": ""}, "interactive.footer.text", "must not be empty"),
+        ({"submission_status": "yes"}, "submissionStatus", "must be true or false"),
+    ],
+    ids=lambda value: str(value)[:30],
+)  # fmt: skip
+def test_builder_errors_use_wire_paths(changes: dict[str, Any], where: str, problem: str) -> None:
+    arguments: dict[str, Any] = {"to": "919876543210", "phone_id": "1", "body": "Hi",
+                                 "buttons": ["Ok"], **changes}  # fmt: skip
+    with pytest.raises(ValidationError) as refused:
+        reply_buttons(**arguments)
+    found = {problem.path: problem.problem for problem in refused.value.problems}
+    assert where in found
+    assert found[where].startswith(problem)
