@@ -75,7 +75,13 @@ class DeadLetters:
         pipe = self._records.pipeline(transaction=False)
         for job_id in job_ids:
             self._replay(
-                keys=[keys.job(job_id), keys.events(job_id), keys.DEAD, keys.DEAD_INDEX],
+                keys=[
+                    keys.job(job_id),
+                    keys.events(job_id),
+                    keys.DEAD,
+                    keys.DEAD_INDEX,
+                    keys.UNFINISHED,
+                ],
                 args=[job_id, now],
                 client=pipe,
             )

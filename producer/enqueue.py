@@ -45,6 +45,7 @@ class Producer:
             keys.job(job_id),
             keys.idempotency(idempotency_key) if idempotency_key else "",
             self._shared_queue,
+            keys.UNFINISHED,
         ]
         args = [job_id, fingerprint, self.settings.record_ttl, envelope, *_flatten(record)]
         with redis_errors("enqueue the job"):
@@ -77,7 +78,9 @@ class Producer:
                     args.append(envelope)
                 else:
                     self.store.broker.lpush(self.settings.queue, envelope)  # after the records
-                self._enqueue_many_script(keys=[self._shared_queue], args=args, client=pipe)
+                self._enqueue_many_script(
+                    keys=[self._shared_queue, keys.UNFINISHED], args=args, client=pipe
+                )
             pipe.execute()
         return job_ids
 

@@ -11,6 +11,9 @@ SCHEDULE = f"{PREFIX}:schedule"
 LEASES = f"{PREFIX}:leases"
 """Sorted set of job ids being sent, scored by the time their worker's claim runs out."""
 
+UNFINISHED = f"{PREFIX}:unfinished"
+"""Sorted set of jobs not yet sent or failed, scored by when a delivery was last published."""
+
 DEAD = f"{PREFIX}:dead"
 """Hash of dead-lettered entries (id → JSON), with DEAD_INDEX ordering them by time."""
 

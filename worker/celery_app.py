@@ -18,6 +18,10 @@ settings = worker_settings()
 app = Celery("zixflow_queue", include=["worker.tasks"])
 app.conf.update(
     broker_url=settings.effective_broker_url,
+    # kombu's Redis transport with one fix: it survives Redis going away (see worker.broker).
+    broker_transport="worker.broker:Transport"
+    if settings.effective_broker_url.startswith("redis://")
+    else None,
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,  # outlive any Redis restart
     broker_transport_options={

@@ -117,6 +117,7 @@ class JobRecords:
                 keys.DEAD,
                 keys.DEAD_INDEX,
                 keys.STATS,
+                keys.UNFINISHED,
             ],
             args=[
                 job_id,

@@ -32,6 +32,8 @@ class Scheduler:
         self._take = load_script(store.records, "take_due")
         self._release = load_script(store.records, "release_due")
         self._reap = load_script(store.records, "reap")
+        self._sweep = load_script(store.records, "sweep")
+        self._sweep = load_script(store.records, "sweep")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zixflow-scheduler", daemon=True)
 
@@ -46,11 +48,7 @@ class Scheduler:
     def tick(self, *, reap: bool = True) -> int:
         """Publish every due job id once; returns how many were published."""
         if reap:
-            rescued = self._reap(keys=[keys.LEASES, keys.SCHEDULE], args=[TAKE_LIMIT])
-            if rescued:
-                log.warning(
-                    "%d job(s) left mid-send by a stopped worker: rescheduled", len(rescued)
-                )
+            self._rescue()
         published = 0
         while True:
             held, *job_ids = self._take(keys=[keys.SCHEDULE], args=[TAKE_LIMIT, HOLD_SECONDS])
@@ -62,6 +60,21 @@ class Scheduler:
             published += len(job_ids)
             if len(job_ids) < TAKE_LIMIT:
                 return published
+
+    def _rescue(self) -> None:
+        """Reschedule jobs whose claim ran out, and republish jobs no message will deliver."""
+        rescued = self._reap(keys=[keys.LEASES, keys.SCHEDULE], args=[TAKE_LIMIT])
+        if rescued:
+            log.warning("%d job(s) left mid-send by a stopped worker: rescheduled", len(rescued))
+        lost = self._sweep(
+            keys=[keys.UNFINISHED, keys.SCHEDULE, keys.LEASES],
+            args=[self._settings.stale_after, TAKE_LIMIT, keys.PREFIX],
+        )
+        if lost:
+            envelopes = self._envelopes.build_chunks(lost, self._settings.batch_size)
+            self._store.broker.lpush(self._settings.queue, *envelopes)
+            log.warning("%d job(s) with no delivery pending for %ss: published again",
+                        len(lost), self._settings.stale_after)  # fmt: skip
 
     def _run(self) -> None:
         ticks = 0

@@ -52,6 +52,9 @@ class WorkerSettings(ProducerSettings):
     lease_margin: float = Field(15.0, ge=0)
     scheduler_interval: float = Field(0.25, gt=0)
     shutdown_grace: float = Field(30.0, ge=0)
+    stale_after: int = Field(
+        600, ge=1, description="seconds a queued job may go undelivered before it is republished"
+    )
 
     @field_validator("phone_rates", mode="before")
     @classmethod

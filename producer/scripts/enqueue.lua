@@ -1,5 +1,6 @@
 -- Store one job record and, when the queue lives in this Redis, its task message: atomically.
--- KEYS: record, idempotency key ('' for none), queue ('' when the broker is elsewhere)
+-- KEYS: record, idempotency key ('' for none), queue ('' when the broker is elsewhere),
+--       unfinished jobs
 -- ARGV: job id, message fingerprint, ttl seconds, task message, field, value, field, value, ...
 -- Returns false for a new job, or "job_id fingerprint" of the job already under that key.
 if KEYS[2] ~= '' then
@@ -11,6 +12,7 @@ if KEYS[2] ~= '' then
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[4], redis.call('TIME')[1], ARGV[1])
 if KEYS[3] ~= '' then
   redis.call('LPUSH', KEYS[3], ARGV[4])
 end

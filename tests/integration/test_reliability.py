@@ -298,6 +298,8 @@ def test_redis_restart_loses_no_job(
 ) -> None:
     server = private_redis()
     pipeline_env["REDIS_URL"] = private_redis.url
+    # kombu loses a message it had just popped when Redis dies; the sweep republishes it.
+    pipeline_env["ZQ_STALE_AFTER"] = "20"
     remote_sandbox.configure(FaultPlan(latency_ms=20))
     settings = ProducerSettings(redis_url=private_redis.url, queue=pipeline_env["ZQ_QUEUE"],
                                 socket_timeout=1.0)  # fmt: skip

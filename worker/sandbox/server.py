@@ -9,18 +9,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from producer.errors import ValidationError
 from producer.message import parse_message
 from worker.sandbox.faults import FAULTS, OK, FaultPlan, Faults, failure_body, success_body
 
 SEND_PATH = "/api/v1/campaign/whatsapp/message/send"
 NO_TOKEN = b'{"status":false,"message":"No token provided"}'
-JSON = "application/json"
+NOT_FOUND = b'{"status":false,"message":"Not found"}'
+REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -36,16 +38,26 @@ class SandboxServer(ThreadingHTTPServer):
         self.faults = Faults(plan)
         self.log: list[dict[str, Any]] = []
 
+    def configure(self, plan: FaultPlan) -> None:
+        """Replace the fault plan (its random draws and scripts start afresh)."""
+        self.faults = Faults(plan)
+
+    def reset(self) -> None:
+        """Forget what was received and what was scripted; keep latency and rates."""
+        self.log.clear()
+        self.configure(replace(self.faults.plan, script={}))
+
     def stats(self) -> dict[str, Any]:
         """Totals by answer, distinct jobs, and jobs that were answered `ok` more than once."""
         log = list(self.log)
         sent = Counter(entry["job_id"] for entry in log if entry["answer"] == OK)
+        sent.pop(None, None)
         return {
             "requests": len(log),
             "answers": dict(Counter(entry["answer"] for entry in log)),
-            "jobs": len({entry["job_id"] for entry in log}),
+            "jobs": len({entry["job_id"] for entry in log} - {None}),
             "sent_jobs": len(sent),
-            "duplicates": sum(count - 1 for count in sent.values() if count > 1),
+            "duplicates": sum(1 for count in sent.values() if count > 1),
         }
 
 
@@ -65,29 +77,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_message()
         elif self.path == "/_sandbox/reset":
             self._read_body()
-            self.server.log.clear()
-            self.server.faults = Faults(FaultPlan())
+            self.server.reset()
             self._reply(200, b'{"reset":true}')
         else:
-            self._reply(404, b'{"status":false,"message":"Not found"}')
+            self._reply(404, NOT_FOUND)
 
     def do_PUT(self) -> None:
         if self.path != "/_sandbox/faults":
-            self._reply(404, b'{"status":false,"message":"Not found"}')
+            self._reply(404, NOT_FOUND)
             return
         try:
             plan = FaultPlan.from_dict(json.loads(self._read_body()))
         except (ValueError, TypeError) as error:
             self._reply(400, json.dumps({"error": str(error)}).encode())
             return
-        self.server.faults = Faults(plan)
+        self.server.configure(plan)
         self._reply(200, json.dumps(plan.to_dict()).encode())
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/_sandbox/requests":
-            since = int(parse_qs(url.query).get("since", ["0"])[0])
-            self._reply(200, json.dumps(self.server.log[since:]).encode())
+            self._reply_log(parse_qs(url.query).get("since", ["0"])[0])
         elif url.path == "/_sandbox/stats":
             self._reply(200, json.dumps(self.server.stats()).encode())
         elif url.path == "/_sandbox/faults":
@@ -95,22 +105,28 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/_sandbox/health":
             self._reply(200, b'{"ok":true}')
         else:
-            self._reply(404, b'{"status":false,"message":"Not found"}')
+            self._reply(404, NOT_FOUND)
+
+    def _reply_log(self, since: str) -> None:
+        if not since.isdigit():
+            self._reply(400, b'{"error":"since must be a whole number"}')
+            return
+        self._reply(200, json.dumps(self.server.log[int(since) :]).encode())
 
     def _send_message(self) -> None:
+        entry: dict[str, Any] = {"t": time.time(), "job_id": self.headers.get("X-Request-ID")}
         body = self._read_body()
         faults = self.server.faults
         if faults.plan.latency_ms:
             time.sleep(faults.plan.latency_ms / 1000)
-        entry: dict[str, Any] = {"t": time.time(), "job_id": self.headers.get("X-Request-ID")}
         status, answer, reply = self._answer(body, faults, entry)
         entry["answer"] = answer
         self.server.log.append(entry)
         if answer == "drop":
             self.close_connection = True  # hang up without a word
             return
-        headers = {"Retry-After": f"{faults.plan.retry_after:g}"} if status == 429 else {}
-        self._reply(status, reply, headers)
+        retry_after = b"Retry-After: %g\r\n" % faults.plan.retry_after if status == 429 else b""
+        self._reply(status, reply, retry_after)
 
     def _answer(self, body: bytes, faults: Faults, entry: dict[str, Any]) -> tuple[int, str, bytes]:
         auth = self.headers.get("Authorization")
@@ -122,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
             return status, "unauthorised", reply
         try:
             message = parse_message(json.loads(body))
-        except (ValueError, ValidationError):
+        except ValueError:  # not JSON, not UTF-8, or producer's ValidationError
             return (400, "invalid", failure_body("invalid")[1])
         entry.update(to=message.to, phoneId=message.phone_id,
                      submissionStatus=message.submission_status)  # fmt: skip
@@ -137,14 +153,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", JSON)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+    def _reply(self, status: int, body: bytes, extra_headers: bytes = b"") -> None:
+        # Written by hand: send_response and send_header cost more than the rest of a request.
+        self.wfile.write(
+            b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s"
+            % (status, REASONS[status], len(body), extra_headers, body)
+        )
 
 
 class Sandbox:
@@ -174,16 +188,21 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
-        self.server.shutdown()
+        if self._thread.is_alive():  # shutdown() would wait forever for a loop never started
+            self.server.shutdown()
         self.server.server_close()
 
     def configure(self, plan: FaultPlan) -> None:
         """Replace the fault plan."""
-        self.server.faults = Faults(plan)
+        self.server.configure(plan)
 
-    def requests(self) -> list[dict[str, Any]]:
-        """Every request received so far, in order of arrival."""
-        return list(self.server.log)
+    def reset(self) -> None:
+        """Forget what was received and what was scripted."""
+        self.server.reset()
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """Requests received so far (from index `since`), in order of arrival."""
+        return self.server.log[since:]
 
     def stats(self) -> dict[str, Any]:
         """Totals of what was received and answered."""

@@ -1,5 +1,5 @@
 -- Record the end of one send: sent, a retry on the schedule, or failed (and dead-lettered).
--- KEYS: record, leases, schedule, events, dead letters, dead-letter index, stats
+-- KEYS: record, leases, schedule, events, dead letters, dead-letter index, stats, unfinished
 -- ARGV: job id, worker, verdict ('sent' | 'retry' | 'failed'), error, result JSON or '',
 --       retry delay, ttl, dead-letter JSON, outcome kind
 local state, owner = unpack(redis.call('HMGET', KEYS[1], 'state', 'worker'))
@@ -22,6 +22,7 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'updated_at', tostring(now), 'outcome', ARGV[9])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[5]) end
 redis.call('HINCRBY', KEYS[7], verdict, 1)
+if verdict ~= 'retry' then redis.call('ZREM', KEYS[8], ARGV[1]) end
 if verdict == 'sent' then
   redis.call('HSET', KEYS[1], 'state', 'sent', 'sent_at', tostring(now))
   redis.call('HDEL', KEYS[1], 'error', 'due_at', 'lease_until')

@@ -1,0 +1,30 @@
+"""The command line's conventions: exit codes, data on stdout, messages on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+DONE, FAILED, USAGE = 0, 1, 2
+"""Exit codes: done; failed at run time (Redis down, a job failed or is unknown); bad input."""
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """Data on stdout: JSON with --json, else `text` (nothing when it is empty)."""
+    if args.json:
+        print(json.dumps(data, default=str, ensure_ascii=False))
+    elif text:
+        print(text)
+
+
+def note(text: str) -> None:
+    """A message for the person at the terminal, on stderr."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def usage_error(text: str) -> int:
+    """Report bad input; returns the exit code for it."""
+    note(f"error: {text}")
+    return USAGE

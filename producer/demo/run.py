@@ -1,0 +1,134 @@
+"""The demo from start to end: start the services, enqueue a batch, watch it finish, summarise."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import redis
+
+from producer.deadletters import DeadLetters
+from producer.demo.processes import DemoError
+from producer.demo.report import ProgressBar, summary
+from producer.demo.services import redis_service, say, worker_processes, zixflow_service
+from producer.enqueue import Producer
+from producer.settings import ProducerSettings
+from producer.status import JobStatus
+from producer.store import Store
+
+RECORD_TTL = 3600
+"""Seconds the demo's job records are kept: long enough to look at, short enough to vanish."""
+
+WORKER_SETTINGS = {
+    "ZQ_BACKOFF_BASE": "0.2",  # retries within seconds, so the demo ends soon
+    "ZQ_BACKOFF_CAP": "2",
+    "ZQ_RECIPIENT_INTERVAL": "0",  # a retry goes to the same recipient: no 6 s pacing
+    "ZQ_RECORD_TTL": str(RECORD_TTL),
+    "CELERY_BROKER_URL": "",  # the demo's Redis is the broker, whatever the shell says
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who the messages go to, when they go to the real API."""
+
+    to: str
+    phone_id: str
+
+
+def run_demo(count: int, workers: int, recipient: Recipient | None = None) -> int:
+    """Start everything, send `count` messages, print the summary; stop everything, always."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(count, workers, recipient)
+    except DemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # a SIGTERM stops the demo as Ctrl-C does: children first
+
+
+def _run(count: int, workers: int, recipient: Recipient | None) -> int:
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zq-demo-")))
+        server = stack.enter_context(redis_service(workdir))
+        zixflow = stack.enter_context(zixflow_service(workdir))
+        if not zixflow.sandbox and recipient is None:
+            raise DemoError("with the real Zixflow API, name a recipient you own: --to, --phone-id")
+        queue = f"demo-{secrets.token_hex(4)}"
+        settings = ProducerSettings(
+            redis_url=server.url, broker_url=None, queue=queue, record_ttl=RECORD_TTL
+        )
+        producer = Producer(settings, Store.connect(settings))
+        job_ids: list[str] = []
+        if not server.private:
+            stack.callback(_tidy, producer, job_ids)
+        env = {"REDIS_URL": server.url, "ZQ_QUEUE": queue, **zixflow.environment()}
+        stack.enter_context(worker_processes(workers, {**env, **WORKER_SETTINGS}, workdir))
+        started = time.time()
+        job_ids += producer.enqueue_many(demo_messages(count, recipient))
+        say(f"Enqueued {count} messages; every tenth asks for its submission status.")
+        statuses = _watch(producer, job_ids)
+        print(summary(statuses, started, count), flush=True)
+        say("Stopping the workers and everything the demo started...")
+    return 0 if sum(status.final for status in statuses) == count else 1
+
+
+def demo_messages(count: int, recipient: Recipient | None = None) -> list[dict[str, Any]]:
+    """Order confirmations: to distinct recipients from four numbers (the sandbox), or all to
+    one recipient (the real API)."""
+    return [
+        {
+            "to": recipient.to if recipient else f"9199{n:08d}",
+            "phoneId": recipient.phone_id if recipient else f"10654035224292{n % 4}",
+            "interactive": {
+                "header": {"type": "text", "text": "Your order"},
+                "body": {"text": f"Order #{1000 + n} is ready. Deliver tomorrow, 9 to 12?"},
+                "footer": {"text": "Reply to choose"},
+                "action": {"buttons": [
+                    {"type": "reply", "reply": {"id": f"yes-{n}", "title": "Yes"}},
+                    {"type": "reply", "reply": {"id": f"later-{n}", "title": "Another day"}},
+                ]},
+            },
+            "submissionStatus": n % 10 == 0,
+        }
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def _watch(producer: Producer, job_ids: list[str]) -> list[JobStatus]:
+    """Poll every job (one round trip each time) until all are sent or failed, or time is up."""
+    deadline = time.monotonic() + 120 + len(job_ids) / 10
+    bar = ProgressBar(len(job_ids))
+    try:
+        while True:
+            statuses = [status for status in producer.get_statuses(job_ids) if status]
+            bar.update(statuses)
+            if all(status.final for status in statuses) or time.monotonic() > deadline:
+                return statuses
+            time.sleep(0.2)
+    finally:
+        bar.close()
+
+
+def _tidy(producer: Producer, job_ids: list[str]) -> None:
+    """Leave a Redis the demo shares as it was, but for its job records (they soon expire)."""
+    queue = producer.settings.queue
+    with contextlib.suppress(redis.RedisError):
+        DeadLetters(producer.store, queue).purge(job_ids)
+        # The queue, and the binding tables kombu keeps for it.
+        producer.store.broker.delete(queue, f"_kombu.binding.{queue}",
+                                     f"_kombu.binding_permanent.{queue}")  # fmt: skip

@@ -1,0 +1,144 @@
+"""What the demo runs: a Redis, Zixflow (the sandbox unless the real API is set) and workers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from producer.demo.processes import DemoError, child_process, free_port, wait_ready
+from producer.settings import ProducerSettings
+
+SANDBOX_KEY = "demo-sandbox-key"
+SANDBOX_FAULTS = {"error500": 0.08, "throttle429": 0.04, "drop": 0.02, "window": 0.03}
+"""Most messages go through; some are retried (500, 429, a dropped connection), and a few
+fail for good (the 24-hour window closed)."""
+RETRY_AFTER = 0.5
+
+
+@dataclass(frozen=True)
+class RedisService:
+    """The Redis the demo uses, and whether the demo started it (so nothing else shares it)."""
+
+    url: str
+    private: bool
+
+
+@dataclass(frozen=True)
+class ZixflowService:
+    """Where workers send, with which key, and whether that is the sandbox."""
+
+    base_url: str
+    api_key: str
+    sandbox: bool
+
+    def environment(self) -> dict[str, str]:
+        """The workers' ZIXFLOW_ variables."""
+        return {"ZIXFLOW_API_KEY": self.api_key, "ZIXFLOW_BASE_URL": self.base_url}
+
+
+def say(text: str) -> None:
+    """A progress message, on stderr."""
+    print(text, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def redis_service(workdir: Path) -> Iterator[RedisService]:
+    """REDIS_URL if it answers; else a private redis-server; else an embedded fakeredis server."""
+    url = os.environ.get("REDIS_URL") or ProducerSettings.model_fields["redis_url"].default
+    if _answers(url):
+        say(f"Redis: {url}")
+        yield RedisService(url, private=False)
+        return
+    port = free_port()
+    private_url = f"redis://127.0.0.1:{port}/0"
+    command = _redis_server(port, workdir) or _embedded_redis(port, url)
+    with child_process(command, workdir / "redis.log") as child:
+        wait_ready(child, lambda: _answers(private_url), "Redis", workdir / "redis.log")
+        yield RedisService(private_url, private=True)
+
+
+def _redis_server(port: int, workdir: Path) -> list[str] | None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    say(f"Redis: none answered; started redis-server on port {port} (keeps nothing on disk)")
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
+
+
+def _embedded_redis(port: int, tried: str) -> list[str]:
+    if not all(importlib.util.find_spec(name) for name in ("fakeredis", "lupa")):
+        raise DemoError(
+            f"no Redis answers at {tried}, redis-server is not installed, and neither is "
+            "fakeredis[lua] for an embedded one: start a Redis and set REDIS_URL, install "
+            "redis-server, or `pip install 'fakeredis[lua]'`"
+        )
+    say(
+        f"Redis: none answered and redis-server is not installed; using an embedded fakeredis "
+        f"server on port {port}. It is for trying only: slower than Redis, and keeps nothing."
+    )
+    code = f"import fakeredis; fakeredis.TcpFakeServer(('127.0.0.1', {port})).serve_forever()"
+    return [sys.executable, "-c", code]
+
+
+def _answers(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        with client:
+            return bool(client.ping())
+    except (redis.RedisError, ValueError):
+        return False
+
+
+@contextmanager
+def zixflow_service(workdir: Path) -> Iterator[ZixflowService]:
+    """The real API when ZIXFLOW_API_KEY and ZIXFLOW_BASE_URL are both set; else the sandbox."""
+    key, base = os.environ.get("ZIXFLOW_API_KEY"), os.environ.get("ZIXFLOW_BASE_URL")
+    if key and base:
+        say(f"Zixflow: the API at {base}, with the key in ZIXFLOW_API_KEY")
+        yield ZixflowService(base, key, sandbox=False)
+        return
+    from worker.sandbox import SandboxClient  # noqa: PLC0415 - worker code, only for the sandbox
+
+    port = free_port()
+    rates = [arg for kind, rate in SANDBOX_FAULTS.items() for arg in ("--rate", f"{kind}={rate}")]
+    command = [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key",
+               SANDBOX_KEY, "--retry-after", str(RETRY_AFTER), "--seed", "7", *rates]  # fmt: skip
+    log = workdir / "sandbox.log"
+    with child_process(command, log) as child:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(child, SandboxClient(url).healthy, "the sandbox", log)
+        faults = ", ".join(f"{kind} {rate:.0%}" for kind, rate in SANDBOX_FAULTS.items())
+        say(f"Zixflow: the sandbox on port {port}, misbehaving now and then ({faults})")
+        yield ZixflowService(url, SANDBOX_KEY, sandbox=True)
+
+
+@contextmanager
+def worker_processes(count: int, env: Mapping[str, str], workdir: Path) -> Iterator[None]:
+    """`count` workers (`celery -A worker worker`), all started before waiting for any."""
+    with ExitStack() as stack:
+        started = []
+        for index in range(count):
+            log = workdir / f"worker-{index}.log"
+            # Own node names, and no mingle or gossip: never talk to workers outside the demo.
+            command = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO",
+                       "-n", f"demo{index}-{secrets.token_hex(3)}@%h",
+                       "--without-mingle", "--without-gossip"]  # fmt: skip
+            started.append((stack.enter_context(child_process(command, log, env)), log))
+        for index, (child, log) in enumerate(started):
+            wait_ready(child, _logged_ready(log), f"worker {index}", log)
+        say(f"Workers: {count} processes, on a queue of their own ({env['ZQ_QUEUE']})")
+        yield
+
+
+def _logged_ready(log: Path) -> Callable[[], bool]:
+    return lambda: " ready." in log.read_text(errors="replace")
