@@ -72,7 +72,7 @@ def states(producer: Producer, job_ids: list[str]) -> dict[str, int]:
 def test_killed_workers_lose_nothing(
     producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
 ) -> None:
-    send_concurrency = 32
+    send_concurrency = 16
     env = {
         "ZQ_VISIBILITY_TIMEOUT": "10",
         "ZQ_CONNECT_TIMEOUT": "1",
@@ -81,7 +81,8 @@ def test_killed_workers_lose_nothing(
         "ZQ_CONCURRENCY": "8",
         "ZQ_SEND_CONCURRENCY": str(send_concurrency),
     }
-    remote_sandbox.configure(FaultPlan(latency_ms=20))
+    # Slow answers stretch the run over many kills (3 workers x 16 sends / 0.2 s = 240/s).
+    remote_sandbox.configure(FaultPlan(latency_ms=200))
     producer = producer_for()
     job_ids = producer.enqueue_many(messages(5000))
     workers = [start_worker(env=env) for _ in range(3)]
@@ -200,12 +201,12 @@ def test_fault_mix_ends_every_job_right(
 def test_phone_rate_and_recipient_pace_hold_across_workers(
     producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
 ) -> None:
-    rate = 20
+    rate = 50
     env = {"ZQ_PHONE_RATE": str(rate), "ZQ_RECIPIENT_INTERVAL": "1"}
     for _ in range(3):
         start_worker(env=env)
     producer = producer_for()
-    job_ids = producer.enqueue_many(messages(120) + [wire_message(to="919811111111")] * 5)
+    job_ids = producer.enqueue_many(messages(300) + [wire_message(to="919811111111")] * 5)
     wait_until(lambda: all_final(producer, job_ids), timeout=120, what="every job to finish")
 
     arrivals = sorted(r["t"] for r in remote_sandbox.requests())
