@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import redis
 
 from producer import cli_dead, cli_jobs
-from producer.cli_output import FAILED, USAGE, note
+from producer.cli_output import FAILED, USAGE, UsageError, note
 from producer.errors import ProducerError, ValidationError
 from producer.settings import environment_variables
 
@@ -31,8 +31,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from producer.demo import Recipient, run_demo  # noqa: PLC0415 - starts processes: on demand
 
     if bool(args.to) != bool(args.phone_id):
-        note("error: --to and --phone-id go together")
-        return USAGE
+        raise UsageError("--to and --phone-id go together")
     recipient = Recipient(args.to, args.phone_id) if args.to else None
     return run_demo(args.count, args.workers, recipient)
 
@@ -78,7 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", add_help=False, help="serve the Zixflow sandbox "
                                   "(--help for its flags)")  # fmt: skip
-    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
     sandbox.set_defaults(handler=sandbox_command)
 
     demo = commands.add_parser(
@@ -94,13 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; `sandbox` passes its flags on to the sandbox's own parser."""
+    parser = build_parser()
+    args, others = parser.parse_known_args(argv)
+    if args.command == "sandbox":
+        args.sandbox_args = others
+    elif others:
+        parser.error(f"unrecognized arguments: {' '.join(others)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; an error becomes a message on stderr and an exit code."""
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except ValidationError as error:
+    except (UsageError, ValidationError, FileNotFoundError, IsADirectoryError) as error:
         note(f"error: {error}")
         return USAGE
     except json.JSONDecodeError as error:

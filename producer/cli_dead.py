@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from producer.cli_output import DONE, FAILED, emit, note, usage_error
+from producer.cli_output import DONE, FAILED, UsageError, emit, note
 from producer.deadletters import DeadLetter, DeadLetters
 from producer.enqueue import default_producer
 
@@ -70,8 +70,6 @@ def replay_command(args: argparse.Namespace) -> int:
     """Queue the chosen failed jobs again; prints the ids of the jobs replayed."""
     letters = _letters()
     chosen = _chosen(args, letters)
-    if chosen is None:
-        return usage_error("name dead letters by id, or use --all (with --match to narrow it)")
     replayed = letters.replay(letter.id for letter in chosen)
     for job_id in replayed:
         emit(args, {"job_id": job_id}, job_id)
@@ -85,8 +83,6 @@ def purge_command(args: argparse.Namespace) -> int:
     """Delete the chosen entries."""
     letters = _letters()
     chosen = _chosen(args, letters)
-    if chosen is None:
-        return usage_error("name dead letters by id, or use --all (with --match to narrow it)")
     found = {letter.id for letter in chosen}
     purged = letters.purge(found)
     emit(args, {"purged": purged}, "")
@@ -94,10 +90,10 @@ def purge_command(args: argparse.Namespace) -> int:
     return _report_missing([i for i in args.ids if i not in found], "no dead letter")
 
 
-def _chosen(args: argparse.Namespace, letters: DeadLetters) -> list[DeadLetter] | None:
-    """The entries named by id, or all (matching --match) with --all; None when unclear."""
+def _chosen(args: argparse.Namespace, letters: DeadLetters) -> list[DeadLetter]:
+    """The entries named by id, or all (matching --match) with --all."""
     if bool(args.ids) == bool(args.all) or (args.match and not args.all):
-        return None
+        raise UsageError("name dead letters by id, or use --all (with --match to narrow it)")
     if args.all:
         return letters.entries(contains=args.match)
     return [letter for letter in map(letters.get, args.ids) if letter is not None]

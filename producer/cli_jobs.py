@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from producer.bulk import button_spec, read_messages
-from producer.cli_output import DONE, FAILED, emit, note, usage_error
+from producer.cli_output import DONE, FAILED, UsageError, emit, note
 from producer.enqueue import default_producer
 from producer.message import ReplyButtonMessage, parse_message, reply_buttons
 from producer.status import JobState, JobStatus
@@ -64,8 +64,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def send_command(args: argparse.Namespace) -> int:
     """Validate one message and enqueue it (with --dry-run, only print it)."""
     message = _message_from(args)
-    if not isinstance(message, ReplyButtonMessage):
-        return usage_error(message)
     if args.dry_run:
         print(json.dumps(message.to_wire(), indent=2, ensure_ascii=False))
         return DONE
@@ -74,18 +72,18 @@ def send_command(args: argparse.Namespace) -> int:
     return DONE
 
 
-def _message_from(args: argparse.Namespace) -> ReplyButtonMessage | str:
-    """The message the flags describe, or what is wrong with the flags."""
+def _message_from(args: argparse.Namespace) -> ReplyButtonMessage:
+    """The message the flags (or the file) describe."""
     given = [f"--{flag.replace('_', '-')}" for flag in MESSAGE_FLAGS if getattr(args, flag)]
     if args.file:
         if given:
-            return f"--file takes the whole message; leave out {', '.join(given)}"
+            raise UsageError(f"--file takes the whole message; leave out {', '.join(given)}")
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
         return parse_message(json.loads(text))
     missing = [f"--{flag}" for flag in ("to", "phone-id", "body", "button")
                if not getattr(args, flag.replace("-", "_"))]  # fmt: skip
     if missing:
-        return f"give --file, or the message's flags; missing {', '.join(missing)}"
+        raise UsageError(f"give --file, or the message's flags; missing {', '.join(missing)}")
     return reply_buttons(
         to=args.to, phone_id=args.phone_id, body=args.body,
         buttons=[button_spec(text) for text in args.button], header=args.header,
@@ -101,8 +99,8 @@ def bulk_command(args: argparse.Namespace) -> int:
     for line, error in bad:
         note(f"line {line}: {error}")
     if bad and not args.skip_invalid:
-        return usage_error(f"{len(bad)} invalid line(s), nothing enqueued (--skip-invalid: "
-                           "enqueue the others)")  # fmt: skip
+        raise UsageError(f"{len(bad)} invalid line(s), nothing enqueued (--skip-invalid: enqueue "
+                         "the others)")  # fmt: skip
     if args.dry_run:
         for line, message in good:
             print(json.dumps({"line": line, "message": message.to_wire()}, ensure_ascii=False))

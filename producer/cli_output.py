@@ -24,7 +24,5 @@ def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def usage_error(text: str) -> int:
-    """Report bad input; returns the exit code for it."""
-    note(f"error: {text}")
-    return USAGE
+class UsageError(Exception):
+    """The command line asks for something that cannot be done as asked (exit code 2)."""

@@ -73,6 +73,21 @@ def test_flower_requires_basic_auth_from_the_environment() -> None:
     assert "${FLOWER_PASSWORD:?" in flower
 
 
+def test_workers_reach_redis_and_by_default_the_sandbox() -> None:
+    environment = SERVICES["worker"]["environment"]
+    assert environment["REDIS_URL"] == "redis://redis:6379/0"
+    assert environment["ZIXFLOW_BASE_URL"] == "${ZIXFLOW_BASE_URL:-http://sandbox:8088}"
+    assert SERVICES["sandbox"]["command"][-2:] == ["--port", "8088"]
+
+
+def test_the_image_runs_as_a_user_and_installs_flower() -> None:
+    lines = [line.split() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    instructions = {words[0]: words[1:] for words in lines if words and words[0].isupper()}
+    assert instructions["FROM"] == ["python:3.11-slim"]
+    assert instructions["USER"] not in (["root"], ["0"])
+    assert "'.[flower]'" in instructions["RUN"]
+
+
 def test_the_key_comes_from_the_environment() -> None:
     for name in ("worker", "sandbox"):
         assert SERVICES[name]["environment"]["ZIXFLOW_API_KEY"].startswith("${ZIXFLOW_API_KEY")

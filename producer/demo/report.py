@@ -60,7 +60,7 @@ def summary(statuses: list[JobStatus], started: float, expected: int) -> str:
         ("HTTP attempts", f"{sum(s.attempts for s in statuses)}"),
         ("latency p50 / p95 (enqueued to done)", f"{p50:,.0f} ms / {p95:,.0f} ms"),
         ("all done after", f"{elapsed:.1f} s (retry waits included)"),
-        ("throughput", f"{len(finished) / max(elapsed, 1e-3):,.0f} messages/s"),
+        ("throughput", f"{_figure(len(finished) / max(elapsed, 1e-3))} messages/s"),
     ]
     if len(finished) < expected:
         rows.append(("NOT FINISHED", f"{expected - len(finished)}"))
@@ -68,6 +68,10 @@ def summary(statuses: list[JobStatus], started: float, expected: int) -> str:
     rule = "-" * (width + 2 + max(len(value) for _, value in rows))
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     return "\n".join([rule, *lines, rule])
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
 
 
 def _end(status: JobStatus) -> float:

@@ -19,7 +19,13 @@ import redis
 from producer.deadletters import DeadLetters
 from producer.demo.processes import DemoError
 from producer.demo.report import ProgressBar, summary
-from producer.demo.services import redis_service, say, worker_processes, zixflow_service
+from producer.demo.services import (
+    real_api,
+    redis_service,
+    say,
+    worker_processes,
+    zixflow_service,
+)
 from producer.enqueue import Producer
 from producer.settings import ProducerSettings
 from producer.status import JobStatus
@@ -31,10 +37,11 @@ RECORD_TTL = 3600
 WORKER_SETTINGS = {
     "ZQ_BACKOFF_BASE": "0.2",  # retries within seconds, so the demo ends soon
     "ZQ_BACKOFF_CAP": "2",
-    "ZQ_RECIPIENT_INTERVAL": "0",  # a retry goes to the same recipient: no 6 s pacing
     "ZQ_RECORD_TTL": str(RECORD_TTL),
     "CELERY_BROKER_URL": "",  # the demo's Redis is the broker, whatever the shell says
 }
+SANDBOX_SETTINGS = {"ZQ_RECIPIENT_INTERVAL": "0"}
+"""A retry goes to the same recipient: the sandbox needs none of WhatsApp's 6 s pacing."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,10 @@ class Recipient:
 
 def run_demo(count: int, workers: int, recipient: Recipient | None = None) -> int:
     """Start everything, send `count` messages, print the summary; stop everything, always."""
+    if real_api() and recipient is None:
+        print("error: with the real Zixflow API (ZIXFLOW_API_KEY and ZIXFLOW_BASE_URL are set), "
+              "name a recipient of your own: --to and --phone-id", file=sys.stderr)  # fmt: skip
+        return 2
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _run(count, workers, recipient)
@@ -66,8 +77,6 @@ def _run(count: int, workers: int, recipient: Recipient | None) -> int:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zq-demo-")))
         server = stack.enter_context(redis_service(workdir))
         zixflow = stack.enter_context(zixflow_service(workdir))
-        if not zixflow.sandbox and recipient is None:
-            raise DemoError("with the real Zixflow API, name a recipient you own: --to, --phone-id")
         queue = f"demo-{secrets.token_hex(4)}"
         settings = ProducerSettings(
             redis_url=server.url, broker_url=None, queue=queue, record_ttl=RECORD_TTL
@@ -76,8 +85,9 @@ def _run(count: int, workers: int, recipient: Recipient | None) -> int:
         job_ids: list[str] = []
         if not server.private:
             stack.callback(_tidy, producer, job_ids)
-        env = {"REDIS_URL": server.url, "ZQ_QUEUE": queue, **zixflow.environment()}
-        stack.enter_context(worker_processes(workers, {**env, **WORKER_SETTINGS}, workdir))
+        env = {"REDIS_URL": server.url, "ZQ_QUEUE": queue, **zixflow.environment(),
+               **WORKER_SETTINGS, **(SANDBOX_SETTINGS if zixflow.sandbox else {})}  # fmt: skip
+        stack.enter_context(worker_processes(workers, env, workdir))
         started = time.time()
         job_ids += producer.enqueue_many(demo_messages(count, recipient))
         say(f"Enqueued {count} messages; every tenth asks for its submission status.")
@@ -115,7 +125,7 @@ def _watch(producer: Producer, job_ids: list[str]) -> list[JobStatus]:
     bar = ProgressBar(len(job_ids))
     try:
         while True:
-            statuses = [status for status in producer.get_statuses(job_ids) if status]
+            statuses = [s for s in producer.get_statuses(job_ids) if s is not None]
             bar.update(statuses)
             if all(status.final for status in statuses) or time.monotonic() > deadline:
                 return statuses

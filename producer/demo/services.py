@@ -8,13 +8,13 @@ import secrets
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
-from producer.demo.processes import DemoError, child_process, free_port, wait_ready
+from producer.demo.processes import Command, DemoError, free_port, running, wait_ready
 from producer.settings import ProducerSettings
 
 SANDBOX_KEY = "demo-sandbox-key"
@@ -60,34 +60,35 @@ def redis_service(workdir: Path) -> Iterator[RedisService]:
         return
     port = free_port()
     private_url = f"redis://127.0.0.1:{port}/0"
-    command = _redis_server(port, workdir) or _embedded_redis(port, url)
-    with child_process(command, workdir / "redis.log") as child:
-        wait_ready(child, lambda: _answers(private_url), "Redis", workdir / "redis.log")
+    argv, note = _redis_server(port, workdir) or _embedded_redis(port, url)
+    command = Command(argv, workdir / "redis.log")
+    with running([command]) as (child,):
+        wait_ready(child, lambda: _answers(private_url), "Redis", command.log)
+        say(f"Redis: none answered at {url}; {note} on port {port}")
         yield RedisService(private_url, private=True)
 
 
-def _redis_server(port: int, workdir: Path) -> list[str] | None:
+def _redis_server(port: int, workdir: Path) -> tuple[list[str], str] | None:
     binary = shutil.which("redis-server")
     if binary is None:
         return None
-    say(f"Redis: none answered; started redis-server on port {port} (keeps nothing on disk)")
-    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
+    return argv, "started redis-server (keeping nothing on disk)"
 
 
-def _embedded_redis(port: int, tried: str) -> list[str]:
+def _embedded_redis(port: int, tried: str) -> tuple[list[str], str]:
     if not all(importlib.util.find_spec(name) for name in ("fakeredis", "lupa")):
         raise DemoError(
             f"no Redis answers at {tried}, redis-server is not installed, and neither is "
             "fakeredis[lua] for an embedded one: start a Redis and set REDIS_URL, install "
             "redis-server, or `pip install 'fakeredis[lua]'`"
         )
-    say(
-        f"Redis: none answered and redis-server is not installed; using an embedded fakeredis "
-        f"server on port {port}. It is for trying only: slower than Redis, and keeps nothing."
+    argv = [sys.executable, "-m", "producer.demo.embedded_redis", str(port)]
+    return argv, (
+        "redis-server is not installed, so this is an embedded fakeredis server. It is for "
+        "trying only: slower than Redis, and it keeps nothing"
     )
-    code = f"import fakeredis; fakeredis.TcpFakeServer(('127.0.0.1', {port})).serve_forever()"
-    return [sys.executable, "-c", code]
 
 
 def _answers(url: str) -> bool:
@@ -99,24 +100,29 @@ def _answers(url: str) -> bool:
         return False
 
 
+def real_api() -> bool:
+    """Whether ZIXFLOW_API_KEY and ZIXFLOW_BASE_URL are both set, so the demo uses them."""
+    return bool(os.environ.get("ZIXFLOW_API_KEY") and os.environ.get("ZIXFLOW_BASE_URL"))
+
+
 @contextmanager
 def zixflow_service(workdir: Path) -> Iterator[ZixflowService]:
     """The real API when ZIXFLOW_API_KEY and ZIXFLOW_BASE_URL are both set; else the sandbox."""
-    key, base = os.environ.get("ZIXFLOW_API_KEY"), os.environ.get("ZIXFLOW_BASE_URL")
-    if key and base:
+    if real_api():
+        base = os.environ["ZIXFLOW_BASE_URL"]
         say(f"Zixflow: the API at {base}, with the key in ZIXFLOW_API_KEY")
-        yield ZixflowService(base, key, sandbox=False)
+        yield ZixflowService(base, os.environ["ZIXFLOW_API_KEY"], sandbox=False)
         return
     from worker.sandbox import SandboxClient  # noqa: PLC0415 - worker code, only for the sandbox
 
     port = free_port()
     rates = [arg for kind, rate in SANDBOX_FAULTS.items() for arg in ("--rate", f"{kind}={rate}")]
-    command = [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key",
-               SANDBOX_KEY, "--retry-after", str(RETRY_AFTER), "--seed", "7", *rates]  # fmt: skip
-    log = workdir / "sandbox.log"
-    with child_process(command, log) as child:
+    argv = [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key", SANDBOX_KEY,
+            "--retry-after", str(RETRY_AFTER), "--seed", "7", *rates]  # fmt: skip
+    command = Command(argv, workdir / "sandbox.log")
+    with running([command]) as (child,):
         url = f"http://127.0.0.1:{port}"
-        wait_ready(child, SandboxClient(url).healthy, "the sandbox", log)
+        wait_ready(child, SandboxClient(url).healthy, "the sandbox", command.log)
         faults = ", ".join(f"{kind} {rate:.0%}" for kind, rate in SANDBOX_FAULTS.items())
         say(f"Zixflow: the sandbox on port {port}, misbehaving now and then ({faults})")
         yield ZixflowService(url, SANDBOX_KEY, sandbox=True)
@@ -124,18 +130,17 @@ def zixflow_service(workdir: Path) -> Iterator[ZixflowService]:
 
 @contextmanager
 def worker_processes(count: int, env: Mapping[str, str], workdir: Path) -> Iterator[None]:
-    """`count` workers (`celery -A worker worker`), all started before waiting for any."""
-    with ExitStack() as stack:
-        started = []
-        for index in range(count):
-            log = workdir / f"worker-{index}.log"
-            # Own node names, and no mingle or gossip: never talk to workers outside the demo.
-            command = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO",
-                       "-n", f"demo{index}-{secrets.token_hex(3)}@%h",
-                       "--without-mingle", "--without-gossip"]  # fmt: skip
-            started.append((stack.enter_context(child_process(command, log, env)), log))
-        for index, (child, log) in enumerate(started):
-            wait_ready(child, _logged_ready(log), f"worker {index}", log)
+    """`count` workers (`celery -A worker worker`), started together and stopped together."""
+    # Node names of their own, and no mingle or gossip: they never talk to other workers.
+    commands = [
+        Command([sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO",
+                 "-n", f"demo{index}-{secrets.token_hex(3)}@%h", "--without-mingle",
+                 "--without-gossip"], workdir / f"worker-{index}.log", env)
+        for index in range(count)
+    ]  # fmt: skip
+    with running(commands) as children:
+        for index, (child, command) in enumerate(zip(children, commands, strict=True)):
+            wait_ready(child, _logged_ready(command.log), f"worker {index}", command.log)
         say(f"Workers: {count} processes, on a queue of their own ({env['ZQ_QUEUE']})")
         yield
 

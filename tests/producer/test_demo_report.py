@@ -1,0 +1,69 @@
+"""The demo's summary table and progress bar, from statuses made up here."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from producer.demo.report import ProgressBar, summary
+from producer.status import JobState, JobStatus
+
+START = 1_800_000_000.0
+WINDOW = "HTTP 400: (#131047) Re-engagement message :: Message failed to send because..."
+
+
+def status(
+    n: int, state: JobState, attempts: int, took: float, error: str | None = None
+) -> JobStatus:
+    created = datetime.fromtimestamp(START, UTC)
+    done = datetime.fromtimestamp(START + took, UTC)
+    return JobStatus(
+        job_id=f"job-{n}", state=state, attempts=attempts, result=None, error=error,
+        created_at=created, updated_at=done, sent_at=done if state is JobState.SENT else None,
+    )  # fmt: skip
+
+
+def rows(table: str) -> dict[str, str]:
+    cells = (re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in table.splitlines())
+    return {cell[0]: cell[1] for cell in cells if len(cell) == 2}
+
+
+def test_summary_counts_outcomes_groups_failures_and_measures_latency() -> None:
+    statuses = [status(n, JobState.SENT, 1, 0.1 * (n + 1)) for n in range(8)]
+    statuses += [status(8, JobState.SENT, 3, 2.0)]
+    statuses += [status(9, JobState.FAILED, 1, 0.5, WINDOW)]
+    table = rows(summary(statuses, START, expected=10))
+    assert (table["messages"], table["sent"], table["failed"]) == ("10", "9", "1")
+    assert table["HTTP 400: (#131047) Re-engagement message"] == "1"
+    assert table["retried (more than one attempt)"] == "1 jobs"
+    assert table["HTTP attempts"] == "12"
+    assert table["latency p50 / p95 (enqueued to done)"] == "500 ms / 1,460 ms"
+    assert table["all done after"] == "2.0 s (retry waits included)"
+    assert table["throughput"] == "5.0 messages/s"
+    assert "NOT FINISHED" not in table
+
+
+def test_summary_says_when_jobs_did_not_finish() -> None:
+    statuses = [status(0, JobState.SENT, 1, 1.0), status(1, JobState.RETRYING, 2, 0.0)]
+    assert rows(summary(statuses, START, expected=3))["NOT FINISHED"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("done", "expected"),
+    [
+        (0, "[----------] 0/4 done: 0 sent, 0 failed"),
+        (3, "[#######---] 3/4 done: 2 sent, 1 failed"),
+    ],
+)
+def test_progress_bar_off_a_terminal_prints_whole_lines(done: int, expected: str) -> None:
+    stream = io.StringIO()
+    statuses = [status(0, JobState.SENT, 1, 1.0), status(1, JobState.SENT, 1, 1.0),
+                status(2, JobState.FAILED, 1, 1.0, WINDOW)][:done]  # fmt: skip
+    bar = ProgressBar(4, stream, width=10)
+    bar.update(statuses)
+    bar.update(statuses)  # the same tenth again: nothing more
+    bar.close()
+    assert stream.getvalue() == expected + "\n"
