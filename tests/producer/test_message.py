@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,13 @@ from typing import Any
 import pydantic
 import pytest
 
-from producer.errors import ValidationError
+from producer.errors import FieldProblem, ValidationError
 from producer.message import ReplyButtonMessage, parse_message, parse_messages, reply_buttons
+from producer.validation import HttpUrl, Located, MediaUrl, PhoneNumber, shown
 from tests.support import wire_message
 
-SAMPLES = sorted((Path(__file__).parent.parent / "data" / "messages").glob("*.json"))
+SAMPLE_DIR = Path(__file__).parent.parent / "data" / "messages"
+SAMPLES = sorted(SAMPLE_DIR.glob("*.json"))
 BUTTONS = "interactive.action.buttons"
 TITLE0 = f"{BUTTONS}.0.reply.title"
 ID0 = f"{BUTTONS}.0.reply.id"
@@ -62,6 +65,11 @@ def header(kind: str, content: Any) -> dict[str, Any]:
     return set_at("interactive.header", {"type": kind, kind: content})
 
 
+def sample(stem: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((SAMPLE_DIR / f"{stem}.json").read_text(encoding="utf-8"))
+    return data
+
+
 # --- valid messages and the wire output ---
 
 
@@ -72,6 +80,58 @@ def test_sample_payloads_parse_and_survive_a_round_trip(sample: Path) -> None:
     assert parse_message(wire) == message
     assert parse_message(wire).to_wire() == wire
     assert "null" not in message.to_wire_json()
+
+
+@pytest.mark.parametrize(
+    ("stem", "expected"),
+    [
+        ("minimal", {"to": "919876543210", "type": "interactive", "source": "API",
+                     "linkWithRecord": False, "submissionStatus": False, "reportURL": None}),
+        ("text_header_all_fields", {"to": "14155550100", "source": "crm", "linkWithRecord": True,
+                                    "submissionStatus": True}),
+        ("image_header_url_string", {"to": "919876543210", "source": "shop-backend",
+                                     "linkWithRecord": False, "submissionStatus": True}),
+        ("image_header_link_object", {"to": "442079460958", "submissionStatus": False}),
+        ("document_header_link_object", {
+            "to": "14155550100", "linkWithRecord": True,
+            "reportURL": "https://hooks.example.com/zixflow/delivery?tenant=acme"}),
+        ("document_header_report_url", {
+            "to": "919876543210", "reportURL": "https://hooks.example.com/zixflow/delivery"}),
+    ],
+)  # fmt: skip
+def test_sample_top_level_fields_on_the_wire(stem: str, expected: dict[str, Any]) -> None:
+    wire = parse_message(sample(stem)).to_wire()
+    assert {name: wire.get(name) for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("stem", "kind", "url"),
+    [
+        ("image_header_url_string", "image", "https://cdn.example.com/products/sku-1182.jpg"),
+        ("image_header_link_object", "image", "https://cdn.example.com/promo/summer-sale.jpg"),
+        ("document_header_link_object", "document",
+         "https://files.example.com/policies/POL-88213.pdf"),
+        ("document_header_report_url", "document",
+         "https://files.example.com/invoices/INV-2024-0042.pdf"),
+    ],
+)  # fmt: skip
+def test_sample_media_header_goes_out_in_the_chosen_form(stem: str, kind: str, url: str) -> None:
+    message = parse_message(sample(stem))
+    assert message.to_wire()["interactive"]["header"] == {"type": kind, kind: url}
+    object_form = message.to_wire(media_form="object")["interactive"]["header"]
+    assert object_form == {"type": kind, kind: {"link": url}}
+    assert message.to_wire()["interactive"]["header"] == {"type": kind, kind: url}  # unchanged
+
+
+def test_sample_text_header_and_footer_reach_the_wire() -> None:
+    interactive = parse_message(sample("text_header_all_fields")).to_wire()["interactive"]
+    assert interactive["header"] == {"type": "text", "text": "Appointment reminder 🗓️"}
+    assert interactive["footer"] == {"text": "Reply STOP to opt out"}
+    assert [button["reply"]["id"] for button in interactive["action"]["buttons"]] == [
+        "appt-8812-confirm",
+        "appt-8812-reschedule",
+        "appt-8812-cancel",
+    ]
 
 
 def test_wire_output_fills_in_defaults_and_leaves_out_nones() -> None:
@@ -201,18 +261,26 @@ def test_values_at_the_limits_are_accepted(path: str, value: Any) -> None:
         (ID0, "", ID0, "must not be empty"),
         (ID0, " yes", ID0, "must not start or end with whitespace"),
         (ID0, "yes\n", ID0, "must not start or end with whitespace"),
+        (ID0, " yes ", ID0, "must not start or end with whitespace"),
+        (ID0, "   ", ID0, "must not start or end with whitespace"),
         ("interactive.body.text", "b" * 1025, "interactive.body.text",
          "must be at most 1024 characters, got 1025"),
         ("interactive.body.text", " \n ", "interactive.body.text", "must not be blank"),
+        ("interactive.body.text", "", "interactive.body.text", "must not be empty"),
         ("interactive.body", {}, "interactive.body.text", "is required"),
         ("interactive.footer", {"text": "f" * 61}, "interactive.footer.text",
          "must be at most 60 characters, got 61"),
         ("interactive.footer", {"text": "   "}, "interactive.footer.text", "must not be blank"),
         ("interactive.footer", {}, "interactive.footer.text", "is required"),
+        ("interactive.footer", {"text": ""}, "interactive.footer.text", "must not be empty"),
         ("interactive.header", {"type": "text", "text": "h" * 61}, "interactive.header.text",
          "must be at most 60 characters, got 61"),
         ("interactive.header", {"type": "text", "text": " "}, "interactive.header.text",
          "must not be blank"),
+        ("interactive.header", {"type": "text", "text": ""}, "interactive.header.text",
+         "must not be empty"),
+        ("interactive.header", {"type": "text", "text": 5}, "interactive.header.text",
+         "must be a string, got number 5"),
         ("phoneId", "9" * 65, "phoneId", "must be at most 64 characters, got 65"),
         ("phoneId", "", "phoneId", "must not be empty"),
         ("phoneId", " 123", "phoneId", "must not start or end with whitespace"),
@@ -355,6 +423,12 @@ BAD_URLS = [
     ("https://", "must be an http(s) URL with a host name, got 'https://'"),
     ("http:///a.png", "must be an http(s) URL with a host name, got 'http:///a.png'"),
     ("", "must be an http(s) URL, got ''"),
+    ("not a url", "must be an http(s) URL, got 'not a url'"),
+    (
+        "ftp://files.example.com/a.pdf",
+        "must be an http(s) URL, got 'ftp://files.example.com/a.pdf'",
+    ),
+    ("https:///a.pdf", "must be an http(s) URL with a host name, got 'https:///a.pdf'"),
 ]
 
 
@@ -393,6 +467,9 @@ def test_report_url_is_left_out_when_not_given() -> None:
         ("0091 98765 43210", "919876543210"),
         ("+1 (415) 555.0100", "14155550100"),
         ("+44 [20] 7946 0958", "442079460958"),
+        ("(91) 98765.43210", "919876543210"),
+        ("0091-98765-43210", "919876543210"),
+        ("00919876543210", "919876543210"),
         ("\t+91 9876543210\n", "919876543210"),
         ("12345678", "12345678"),
         ("123456789012345", "123456789012345"),
@@ -415,6 +492,10 @@ def test_phone_numbers_are_normalised_to_digits(given: str, stored: str) -> None
         ("00 0 98765 43210", "must start with the country code, not 0"),
         ("++919876543210", "must be a phone number in international format"),
         ("91 98765 4321O", "must be a phone number in international format"),
+        ("phone number", "must be a phone number in international format, got 'phone number'"),
+        ("+91 98765 43210 ext 5", "must be a phone number in international format"),
+        ("1234567890123456", "must have 8 to 15 digits (country code first), got 16"),
+        ("00 1234 567", "must have 8 to 15 digits (country code first), got 7"),
         ("९१९८७६५४३२१०", "must be a phone number in international format"),
         ("+91/98765/43210", "must be a phone number in international format"),
         ("", "must be a phone number in international format, got ''"),
@@ -440,6 +521,12 @@ def test_bad_phone_numbers_are_refused(given: Any, problem: str) -> None:
          "linkWithRecord, submissionStatus, reportURL"),
         ("interactive.footr", "unknown field; did you mean 'footer'?"),
         ("interactive.body.txt", "unknown field; did you mean 'text'?"),
+        ("interactive.footer.txt", "unknown field; did you mean 'text'?"),
+        ("interactive.header.txt", "unknown field; did you mean 'text'?"),
+        ("interactive.header.caption", "unknown field; expected one of type, text, image, "
+         "video, document"),
+        ("interactive.action.button", "unknown field; did you mean 'buttons'?"),
+        (f"{BUTTONS}.0.reply.payload", "unknown field; expected one of id, title"),
         (f"{BUTTONS}.0.reply.titel", "unknown field; did you mean 'title'?"),
         (f"{BUTTONS}.0.payload", "unknown field; expected one of type, reply"),
         ("interactive.action.sections", "unknown field; expected one of buttons"),
@@ -483,6 +570,37 @@ def test_error_is_ours_and_names_path_and_limit() -> None:
     assert not isinstance(error, pydantic.ValidationError)
     assert error.__cause__ is None and error.__suppress_context__
     assert f"{TITLE0}: must be at most 20 characters, got 22" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where", "limit"),
+    [
+        (TITLE0, "t" * 21, TITLE0, "20"),
+        (ID0, "i" * 257, ID0, "256"),
+        ("interactive.body.text", "b" * 1025, "interactive.body.text", "1024"),
+        ("interactive.footer", {"text": "f" * 61}, "interactive.footer.text", "60"),
+        ("interactive.header", {"type": "text", "text": "h" * 61}, "interactive.header.text",
+         "60"),
+        (BUTTONS, buttons("1", "2", "3", "4"), f"{BUTTONS}.3", "3"),
+        ("to", "1" * 16, "to", "15"),
+        ("to", "1" * 7, "to", "8"),
+    ],
+    ids=lambda value: str(value)[:30],
+)  # fmt: skip
+def test_error_text_names_the_dotted_path_and_the_limit(
+    path: str, value: Any, where: str, limit: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_message(set_at(path, value))
+    (line,) = [line for line in str(refused.value).splitlines() if line.startswith("  - ")]
+    assert line.startswith(f"  - {where}: ")
+    assert re.search(rf"\b{limit}\b", line.removeprefix(f"  - {where}: "))
+
+
+def test_a_problem_with_the_whole_message_is_shown_as_such() -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_message("not an object")  # type: ignore[arg-type]
+    assert str(refused.value).splitlines()[1].startswith("  - (message): must be an object")
 
 
 def test_every_problem_of_a_message_is_reported_at_once() -> None:
@@ -628,3 +746,64 @@ def test_builder_errors_use_wire_paths(changes: dict[str, Any], where: str, prob
     found = {problem.path: problem.problem for problem in refused.value.problems}
     assert where in found
     assert found[where].startswith(problem)
+
+
+# --- the single-value rules on their own ---
+
+
+@pytest.mark.parametrize(
+    ("annotation", "given", "kept"),
+    [
+        (PhoneNumber, "+91 98765-43210", "919876543210"),
+        (PhoneNumber, "(91) 98765.43210", "919876543210"),
+        (HttpUrl, "https://example.com/x", "https://example.com/x"),
+        (MediaUrl, "https://example.com/x.png", "https://example.com/x.png"),
+        (MediaUrl, {"link": "https://example.com/x.png"}, "https://example.com/x.png"),
+    ],
+)
+def test_value_types_normalise(annotation: Any, given: Any, kept: str) -> None:
+    assert pydantic.TypeAdapter(annotation).validate_python(given) == kept
+
+
+@pytest.mark.parametrize(
+    ("annotation", "given"),
+    [(PhoneNumber, "0091 0"), (PhoneNumber, 919876543210), (HttpUrl, "not a url"),
+     (HttpUrl, "ftp://x"), (MediaUrl, {"url": "https://example.com"}), (MediaUrl, None)],
+)  # fmt: skip
+def test_value_types_refuse(annotation: Any, given: Any) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        pydantic.TypeAdapter(annotation).validate_python(given)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [("short", "'short'"), ("x" * 100, "'" + "x" * 37 + "…'"), (5, "5"), (None, "None")],
+)
+def test_shown_cuts_long_values_to_the_limit(value: Any, text: str) -> None:
+    assert shown(value) == text
+    assert len(shown(value)) <= 40
+
+
+def test_located_problems_read_as_one_text() -> None:
+    located = Located([("buttons.1.reply.id", "must be unique"), ("buttons.3", "one too many")])
+    assert str(located) == "buttons.1.reply.id: must be unique; buttons.3: one too many"
+    assert isinstance(located, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("problem", "text"),
+    [
+        (FieldProblem("to", "is required"), "to: is required"),
+        (FieldProblem("", "must be an object"), "(message): must be an object"),
+        (FieldProblem("phoneId", "is required", item=3), "item 3: phoneId: is required"),
+    ],
+)
+def test_field_problem_text(problem: FieldProblem, text: str) -> None:
+    assert str(problem) == text
+
+
+def test_error_counts_its_problems() -> None:
+    one = ValidationError([FieldProblem("to", "is required")])
+    two = ValidationError([FieldProblem("to", "is required"), FieldProblem("phoneId", "x")])
+    assert str(one).startswith("invalid message, 1 problem:\n")
+    assert str(two).startswith("invalid message, 2 problems:\n")

@@ -42,6 +42,17 @@ def test_full_jitter_spreads_delays() -> None:
     assert 7.0 < statistics.mean(delays) < 9.0  # uniform on [0, 16]
 
 
+@pytest.mark.parametrize(
+    ("attempt", "ceiling"),
+    [(1, 0.25), (2, 0.5), (3, 1.0), (4, 2.0), (5, 4.0), (6, 5.0), (7, 5.0), (30, 5.0)],
+)
+def test_ceiling_doubles_per_attempt_until_the_cap(attempt: int, ceiling: float) -> None:
+    rng = random.Random(1000 + attempt)
+    delays = [backoff_delay(attempt, base=0.25, cap=5.0, rng=rng) for _ in range(DRAWS)]
+    assert 0.0 <= min(delays) < 0.1 * ceiling
+    assert 0.9 * ceiling < max(delays) <= ceiling
+
+
 def test_same_seed_same_delays() -> None:
     first, second = random.Random(3), random.Random(3)
     assert [backoff_delay(n, base=1, cap=30, rng=first) for n in range(1, 9)] == [
@@ -66,8 +77,12 @@ def test_attempt_counts_from_one() -> None:
         ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
         ("Tue, 14 Nov 2023 22:14:00 -0000", 40.0),  # a date without zone info, read as GMT
         ("Tue, 14 Nov 2023 23:14:00 +0100", 40.0),
+        ("2.75", 2.75),
         (None, None),
         ("", None),
+        ("   ", None),
+        ("12 seconds", None),
+        ("Wed, 21 Oct 2015", None),
         ("soon", None),
         ("-3", None),
         ("nan", None),
@@ -102,6 +117,18 @@ def test_retry_delay_never_sooner_than_retry_after() -> None:
     assert max(delays) > 3.0  # a later backoff still wins
 
 
-def test_retry_after_beyond_the_cap_is_honoured() -> None:
-    delay = retry_delay(outcome_asking(900.0), 2, base=1.0, cap=60.0, rng=random.Random(1))
-    assert delay == 900.0
+@pytest.mark.parametrize("attempt", [1, 5, 50])
+def test_retry_after_beyond_the_cap_is_honoured(attempt: int) -> None:
+    rng = random.Random(1)
+    delays = {
+        retry_delay(outcome_asking(900.0), attempt, base=1.0, cap=60.0, rng=rng) for _ in range(50)
+    }
+    assert delays == {900.0}
+
+
+def test_retry_delay_without_retry_after_stays_within_the_cap() -> None:
+    rng = random.Random(9)
+    outcome = Outcome(OutcomeKind.TRANSIENT, "HTTP 500: later", 500)
+    delays = [retry_delay(outcome, 40, base=1.0, cap=60.0, rng=rng) for _ in range(DRAWS)]
+    assert max(delays) <= 60.0
+    assert len(set(delays)) == DRAWS

@@ -29,26 +29,59 @@ CASES: list[dict[str, Any]] = json.loads(
 )
 
 
-def body_bytes(case: dict[str, Any]) -> bytes:
-    """A recorded case's body: JSON under `body`, or raw text under `raw`."""
-    return case["raw"].encode() if "raw" in case else json.dumps(case["body"]).encode()
+SECRET_HEADERS = {
+    "Set-Cookie": "session=hdr-7c1e9a0f; HttpOnly",
+    "X-Upstream-Token": "hdr-secret-51d2b8",
+    "Authorization": "Bearer hdr-key-0a9f33",
+}
+"""Headers a proxy might echo: their values must never reach an outcome's reason."""
+
+
+def json_object(text: str) -> dict[str, Any] | None:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_recorded_response(case: dict[str, Any]) -> None:
-    outcome = classify_response(case["status"], case["headers"], body_bytes(case))
+    outcome = classify_response(case["status"], case["headers"], case["body"].encode())
 
-    assert outcome.kind is K(case["expected_kind"])
+    assert outcome.kind is K(case["kind"])
     assert outcome.status_code == case["status"]
-    assert outcome.whatsapp_code == case.get("expected_code")
-    assert outcome.retry_after == case.get("expected_retry_after")
-    assert case.get("expected_reason", "") in outcome.reason
-    is_object = isinstance(case.get("body"), dict)
-    assert outcome.body == (case["body"] if is_object else None)
+    assert outcome.whatsapp_code == case.get("code")
+    assert outcome.retry_after == case.get("retry_after")
+    assert case.get("reason", "") in outcome.reason
+    assert outcome.body == json_object(case["body"])
+    if outcome.kind is not K.SENT:
+        assert outcome.reason.startswith(f"HTTP {case['status']}: ")
 
 
-def test_recorded_cases_cover_every_kind() -> None:
-    assert {K(case["expected_kind"]) for case in CASES} == set(K)
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_reason_never_carries_a_header_value(case: dict[str, Any]) -> None:
+    headers = {**case["headers"], **SECRET_HEADERS}
+    outcome = classify_response(case["status"], headers, case["body"].encode())
+    assert outcome.kind is K(case["kind"])  # the extra headers change nothing
+    assert not any(value in outcome.reason for value in SECRET_HEADERS.values())
+    assert not any(value in repr(outcome) for value in SECRET_HEADERS.values())
+
+
+def test_recorded_cases_are_well_formed_and_cover_every_kind() -> None:
+    names = [case["name"] for case in CASES]
+    assert len(set(names)) == len(names)
+    assert all(isinstance(case["body"], str) for case in CASES)
+    assert all(set(case) >= {"name", "status", "headers", "body", "kind"} for case in CASES)
+    assert {K(case["kind"]) for case in CASES} == set(K)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, 131000), (200, 131047), (429, 130429), (400, 131056), (400, 190), (400, 100)],
+)
+def test_the_table_covers_each_code_on_each_status(status: int, code: int) -> None:
+    assert any(case["status"] == status and case.get("code") == code for case in CASES)
 
 
 def test_whatsapp_codes_follow_the_retry_class_table() -> None:
@@ -82,7 +115,9 @@ def test_non_json_body_is_described_not_copied() -> None:
 
 def test_future_http_date_retry_after_is_honoured() -> None:
     header = email.utils.formatdate(time.time() + 90, usegmt=True)
-    outcome = classify_response(429, {"Retry-After": header}, b"")
+    body = b'{"status": false, "message": "(#130429) Rate limit hit :: throughput reached."}'
+    outcome = classify_response(429, {"Retry-After": header}, body)
+    assert (outcome.kind, outcome.whatsapp_code) == (K.THROTTLED, 130429)
     assert outcome.retry_after is not None
     assert 85 <= outcome.retry_after <= 90
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -78,8 +79,74 @@ def test_request_on_the_wire(make_client: ClientFactory, mocked: responses.Reque
     assert request.headers["X-Request-ID"] == "job-42"
     expected = json.dumps(PAYLOAD, separators=(",", ":"), ensure_ascii=False).encode()
     assert request.body == expected
+    assert request.headers["Content-Length"] == str(len(expected))
     assert json.loads(expected) == PAYLOAD
     assert request.req_kwargs["timeout"] == (3.0, 45.0)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "url"),
+    [
+        (BASE, URL),
+        (BASE + "/", URL),
+        (BASE + "///", URL),
+        ("http://127.0.0.1:8088/zixflow/", "http://127.0.0.1:8088/zixflow" + SEND_PATH),
+    ],
+)
+def test_url_is_base_plus_send_path(
+    make_client: ClientFactory, mocked: responses.RequestsMock, base_url: str, url: str
+) -> None:
+    mocked.post(url, json={"status": True, "message": "Message sent successfully"})
+
+    client = make_client(base_url)
+    outcome = client.send(PAYLOAD, job_id="job-1")
+
+    assert client.url == url
+    assert outcome.kind is OutcomeKind.SENT
+    assert mocked.calls[0].request.url == url
+
+
+def test_each_send_carries_its_own_request_id(
+    make_client: ClientFactory, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(URL, json={"status": True, "message": "Message sent successfully"})
+    client = make_client()
+
+    for job_id in ("job-a", "job-b", "job-c"):
+        client.send({**PAYLOAD, "to": "14155550100"}, job_id=job_id)
+
+    assert [call.request.headers["X-Request-ID"] for call in mocked.calls] == [
+        "job-a",
+        "job-b",
+        "job-c",
+    ]
+    bodies = [call.request.body for call in mocked.calls]
+    assert all(isinstance(body, bytes) and b'"to":"14155550100"' in body for body in bodies)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (500, {"status": False, "message": "(#2) Service temporarily unavailable :: later"},
+         OutcomeKind.TRANSIENT),
+        (503, None, OutcomeKind.TRANSIENT),
+        (401, {"status": False, "message": "Unauthorised"}, OutcomeKind.CREDENTIALS),
+        (400, {"status": False, "message": "Invalid data Provided"}, OutcomeKind.PERMANENT),
+        (200, {"status": False, "message": "Invalid data Provided"}, OutcomeKind.PERMANENT),
+    ],
+)  # fmt: skip
+def test_failure_status_is_classified(
+    make_client: ClientFactory,
+    mocked: responses.RequestsMock,
+    status: int,
+    body: dict[str, object] | None,
+    kind: OutcomeKind,
+) -> None:
+    mocked.post(URL, status=status, json=body)
+
+    outcome = make_client().send(PAYLOAD, job_id="job-1")
+
+    assert (outcome.kind, outcome.status_code, outcome.body) == (kind, status, body)
 
 
 def test_failure_is_classified(make_client: ClientFactory, mocked: responses.RequestsMock) -> None:
@@ -149,7 +216,11 @@ def test_key_never_shows(make_client: ClientFactory, mocked: responses.RequestsM
 
     assert [o.kind for o in outcomes] == [OutcomeKind.CREDENTIALS, OutcomeKind.TRANSIENT]
     assert KEY not in repr(client)
-    assert all(KEY not in repr(outcome) for outcome in outcomes)
+    assert KEY not in str(client)
+    for outcome in outcomes:
+        assert KEY not in repr(outcome)
+        for field in dataclasses.fields(outcome):
+            assert KEY not in json.dumps(getattr(outcome, field.name), default=str), field.name
     assert outcomes[0].body is not None and outcomes[0].body["token"] == "[redacted]"
 
 
@@ -164,6 +235,8 @@ def test_session_pools_without_retries() -> None:
         (adapter,) = adapters
         assert isinstance(adapter, HTTPAdapter)
         assert adapter.max_retries.total == 0
+        assert adapter._pool_maxsize == 17  # type: ignore[attr-defined]
+        assert adapter._pool_connections == 17  # type: ignore[attr-defined]
         assert adapter.poolmanager.connection_pool_kw["maxsize"] == 17
         assert adapter.poolmanager.pools._maxsize == 17
 

@@ -30,15 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer KIND with probability P (repeatable)",
     )  # fmt: skip
     parser.add_argument("--retry-after", type=float, default=1.0, help="seconds, on 429s")
+    parser.add_argument("--slow-seconds", type=float, default=5.0, help="delay of `slow` answers")
     parser.add_argument("--seed", type=int, default=None)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve with the flags given."""
-    args = build_parser().parse_args(argv)
-    plan = FaultPlan(latency_ms=args.latency_ms, seed=args.seed, rates=dict(args.rate),
-                     retry_after=args.retry_after)  # fmt: skip
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        plan = FaultPlan(latency_ms=args.latency_ms, seed=args.seed, rates=dict(args.rate),
+                         retry_after=args.retry_after, slow_seconds=args.slow_seconds)  # fmt: skip
+    except ValueError as error:
+        parser.error(str(error))
     serve(args.host, args.port, args.api_key, plan)
 
 

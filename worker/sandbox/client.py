@@ -17,6 +17,16 @@ class SandboxClient:
         self._session = requests.Session()
         self._timeout = timeout
 
+    def __enter__(self) -> SandboxClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._session.close()
+
     def configure(self, plan: FaultPlan) -> None:
         """Replace the fault plan."""
         self._call("PUT", "faults", json=plan.to_dict())
@@ -32,13 +42,18 @@ class SandboxClient:
         return totals
 
     def reset(self) -> None:
-        """Forget what was received and go back to answering `ok`."""
+        """Forget what was received and what was scripted; keep latency and rates."""
         self._call("POST", "reset")
+
+    def health(self) -> dict[str, Any]:
+        """The sandbox's health answer; raises requests' errors if it does not answer."""
+        answer: dict[str, Any] = self._call("GET", "health")
+        return answer
 
     def healthy(self) -> bool:
         """Whether the sandbox answers."""
         try:
-            self._call("GET", "health")
+            self.health()
         except requests.RequestException:
             return False
         return True

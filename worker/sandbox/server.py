@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -37,6 +39,41 @@ class SandboxServer(ThreadingHTTPServer):
         self.expected_auth = f"Bearer {api_key}"
         self.faults = Faults(plan)
         self.log: list[dict[str, Any]] = []
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        """Serve a connection in a thread of its own, remembering it until it closes."""
+        if isinstance(request, socket.socket):
+            with self._connections_lock:
+                self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
+        """Close a connection and forget it."""
+        if isinstance(request, socket.socket):
+            with self._connections_lock:
+                self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Stop listening and hang up on every open connection."""
+        super().server_close()
+        # Keep-alive connections would otherwise go on being answered after a stop.
+        with self._connections_lock:
+            open_connections = list(self._connections)
+        for connection in open_connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        """Report handler crashes, but not clients that hung up: under chaos that is routine."""
+        if not isinstance(sys.exception(), OSError):
+            super().handle_error(request, client_address)
 
     def configure(self, plan: FaultPlan) -> None:
         """Replace the fault plan (its random draws and scripts start afresh)."""
@@ -73,22 +110,23 @@ class _Handler(BaseHTTPRequestHandler):
         """Stay quiet: a line per request would cost more than the request."""
 
     def do_POST(self) -> None:
+        body = self._read_body()  # even when unused: what is left would garble the next request
         if self.path == SEND_PATH:
-            self._send_message()
+            self._send_message(body)
         elif self.path == "/_sandbox/reset":
-            self._read_body()
             self.server.reset()
             self._reply(200, b'{"reset":true}')
         else:
             self._reply(404, NOT_FOUND)
 
     def do_PUT(self) -> None:
+        body = self._read_body()
         if self.path != "/_sandbox/faults":
             self._reply(404, NOT_FOUND)
             return
         try:
-            plan = FaultPlan.from_dict(json.loads(self._read_body()))
-        except (ValueError, TypeError) as error:
+            plan = FaultPlan.from_dict(json.loads(body))
+        except (ValueError, TypeError, RecursionError) as error:
             self._reply(400, json.dumps({"error": str(error)}).encode())
             return
         self.server.configure(plan)
@@ -113,9 +151,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._reply(200, json.dumps(self.server.log[int(since) :]).encode())
 
-    def _send_message(self) -> None:
+    def _send_message(self, body: bytes) -> None:
         entry: dict[str, Any] = {"t": time.time(), "job_id": self.headers.get("X-Request-ID")}
-        body = self._read_body()
         faults = self.server.faults
         if faults.plan.latency_ms:
             time.sleep(faults.plan.latency_ms / 1000)
@@ -138,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             return status, "unauthorised", reply
         try:
             message = parse_message(json.loads(body))
-        except ValueError:  # not JSON, not UTF-8, or producer's ValidationError
+        except (ValueError, RecursionError):  # not JSON or UTF-8, too deep, or not a message
             return (400, "invalid", failure_body("invalid")[1])
         entry.update(to=message.to, phoneId=message.phone_id,
                      submissionStatus=message.submission_status)  # fmt: skip
@@ -173,7 +210,10 @@ class Sandbox:
     ) -> None:
         self.server = SandboxServer((host, port), api_key, faults or FaultPlan())
         self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll, so that stop() returns at once rather than after half a second.
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self) -> Sandbox:
         self.start()
