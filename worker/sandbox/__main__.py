@@ -44,7 +44,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                          retry_after=args.retry_after, slow_seconds=args.slow_seconds)  # fmt: skip
     except ValueError as error:
         parser.error(str(error))
-    serve(args.host, args.port, args.api_key, plan)
+    # A key taken from the environment may be the real one: never print it.
+    from_environment = args.api_key == os.environ.get("ZIXFLOW_API_KEY")
+    serve(args.host, args.port, args.api_key, plan,
+          key_source="ZIXFLOW_API_KEY" if from_environment else None)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -255,8 +255,9 @@ def serve(
     api_key: str,
     plan: FaultPlan,
     ready: Callable[[str], None] | None = None,
+    key_source: str | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM."""
+    """Serve until SIGINT or SIGTERM; `key_source` names where a key not to print came from."""
     server = SandboxServer((host, port), api_key, plan)
     url = f"http://{host}:{server.server_address[1]}"
 
@@ -265,7 +266,8 @@ def serve(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"sandbox listening on {url} (key: {api_key})", file=sys.stderr, flush=True)
+    shown = f"from {key_source}" if key_source else api_key
+    print(f"sandbox listening on {url} (key: {shown})", file=sys.stderr, flush=True)
     if ready is not None:
         ready(url)
     try:
