@@ -41,8 +41,8 @@ app.conf.update(
     task_ignore_result=True,
     task_acks_late=True,  # ack after the send is recorded, never before
     task_reject_on_worker_lost=True,
-    # A task that fails on an unexpected error (Redis gone mid-task) stays unacknowledged and
-    # comes back; per-job claims make running it again safe.
+    # A task that fails on an unexpected error is not acked; one that loses Redis mid-task
+    # puts its message back itself (worker.tasks). Per-job claims make a rerun safe.
     task_acks_on_failure_or_timeout=False,
     # Threads, not processes: a send mostly waits on the network, and a delivery task fans its
     # jobs out over the send pool (ZQ_SEND_CONCURRENCY). Scale across cores with more workers.

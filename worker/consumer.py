@@ -29,6 +29,22 @@ class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
         _dead_letter(f"unknown task {task!r}", message)
         super().on_unknown_task(body, message, exc)
 
+    def create_task_handler(self, *args: Any, **kwargs: Any) -> Any:
+        """Dead-letter a message Celery cannot turn into a request, instead of dying on it.
+
+        A task message whose body is not `[args, kwargs, embed]` raises outside Celery's own
+        handlers, stops the worker and, being returned to the queue, the next one too.
+        """
+        handle = super().create_task_handler(*args, **kwargs)
+
+        def on_task_received(message: Any) -> None:
+            try:
+                handle(message)
+            except (KeyError, TypeError, ValueError) as error:
+                self.on_invalid_task(None, message, error)
+
+        return on_task_received
+
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
         _dead_letter(f"invalid task message: {exc}", message)
         super().on_invalid_task(body, message, exc)

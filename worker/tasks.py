@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, TypeGuard
 
+import redis
+from celery.exceptions import Reject
+
 from producer.deadletters import DeadLetter
 from producer.keys import TASK_NAME
 from worker.celery_app import app
@@ -25,7 +28,12 @@ def deliver(*args: Any, **kwargs: Any) -> dict[str, int]:
         raw = json.dumps({"args": args, "kwargs": kwargs}, default=str)
         runtime().dead_letters.add(DeadLetter.for_poison(reason, raw))
         return {"malformed": 1}
-    return runtime().courier.deliver_all(args[0])
+    try:
+        return runtime().courier.deliver_all(args[0])
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        # Put the message back: Celery would otherwise drop a failed task's message, and with
+        # it the jobs of this chunk not yet claimed. Claims make running it again safe.
+        raise Reject(f"Redis unreachable: {error}", requeue=True) from error
 
 
 def _is_job_id_list(value: object) -> TypeGuard[list[str]]:

@@ -133,11 +133,12 @@ def test_poison_messages_are_dead_lettered_and_the_worker_carries_on(
         envelope(top={"body": bad_body}),
         envelope(task="no.such.task"),
         envelope(top={"body": wrong_args}),
+        envelope(top={"body": base64.b64encode(b'{"not": "a request"}').decode()}),
         envelope(top={"body": base64.b64encode(b'[[["no-such-job"]], {}, {}]').decode()}),
     ]
     real_redis.lpush(queue, *poison)
     letters = DeadLetters(producer.store, queue)
-    wait_until(lambda: len(letters.entries()) >= 4, timeout=30, what="four dead letters")
+    wait_until(lambda: len(letters.entries()) >= 5, timeout=30, what="five dead letters")
     reasons = " | ".join(letter.reason for letter in letters.entries())
     assert "undecodable" in reasons or "invalid" in reasons
     assert "unknown task" in reasons
