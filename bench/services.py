@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,12 @@ from pathlib import Path
 
 import yaml
 
+from producer.demo.processes import free_port
 from worker.sandbox import SandboxClient
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKER_COMMAND = ["celery", "-A", "worker", "worker", "--loglevel=INFO", "-E"]
 BENCH_KEY = "bench-key"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def compose_worker() -> tuple[list[str], int]:

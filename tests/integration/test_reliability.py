@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import redis
 
 from producer import JobState, Producer, RedisUnavailable, keys
 from producer.deadletters import DeadLetters
+from producer.demo.processes import free_port
 from producer.envelope import EnvelopeBuilder
 from producer.settings import ProducerSettings
 from producer.store import Store
@@ -28,13 +28,6 @@ from worker.sandbox import FaultPlan, SandboxClient
 
 pytestmark = pytest.mark.integration
 Start = Callable[..., WorkerProcess]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
