@@ -23,7 +23,7 @@ from bench.measure import (
     raw_client_rate,
     sample_messages,
 )
-from bench.services import BENCH_KEY, peak_rss_mb, sandbox_process, workers
+from bench.services import BENCH_KEY, cpu_seconds, peak_rss_mb, sandbox_process, workers
 from producer import Producer
 from producer.settings import ProducerSettings
 from producer.store import Store
@@ -66,13 +66,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ZQ_PHONE_RATE": "100000",  # the benchmark measures delivery, not WhatsApp's limits
         }
         with workers(env, Path(logs)) as processes:
+            pids = [process.pid for process in processes]
             # New recipients for each run: the default pacing per recipient stays on.
             timeout = 60 + count / 50
+            cpu = cpu_seconds(pids)
             results["pipeline"] = pipeline_rate(producer, sample_messages(count), timeout)
+            results["worker_cpu_ms_per_message"] = (cpu_seconds(pids) - cpu) * 1000 / count
             sandbox.configure(FaultPlan(latency_ms=100))
             later = sample_messages(count, first=count)
             results["pipeline_100ms"] = pipeline_rate(producer, later, timeout)
-            results["worker_peak_rss_mb"] = [peak_rss_mb(p.pid) for p in processes]
+            results["worker_peak_rss_mb"] = [peak_rss_mb(pid) for pid in pids]
     clear(producer.store.records, queue)
     results["pipeline_vs_limit"] = results["pipeline"] / results["limit_session"]
     return results
@@ -87,6 +90,7 @@ def report(results: dict[str, Any]) -> str:
         ("pipeline, 100 ms added latency", f"{results['pipeline_100ms']:,.0f} msg/s"),
         ("enqueue, one call per job", f"{results['enqueue']:,.0f} jobs/s"),
         ("enqueue_many, batches of 1,000", f"{results['enqueue_many']:,.0f} jobs/s"),
+        ("worker CPU per message, 0 ms", f"{results['worker_cpu_ms_per_message']:.2f} ms"),
         ("worker peak RSS", ", ".join(f"{mb:.0f} MB" for mb in results["worker_peak_rss_mb"])),
         ("pipeline / single-session limit", f"{results['pipeline_vs_limit']:.2f}x"),
     ]

@@ -44,8 +44,9 @@ app.conf.update(
     # A task that fails on an unexpected error is not acked; one that loses Redis mid-task
     # puts its message back itself (worker.tasks). Per-job claims make a rerun safe.
     task_acks_on_failure_or_timeout=False,
-    # Threads, not processes: a send mostly waits on the network, and a delivery task fans its
-    # jobs out over the send pool (ZQ_SEND_CONCURRENCY). Scale across cores with more workers.
+    # Threads, not processes: a delivery task only hands its jobs to the worker's event loop,
+    # where up to ZQ_SEND_CONCURRENCY sends are in flight at once, and waits for them.
+    # Scale across cores with more workers.
     worker_pool="threads",
     worker_concurrency=settings.concurrency,
     worker_prefetch_multiplier=1,  # prefetch no more than the threads can start
@@ -73,3 +74,8 @@ def _start_scheduler(**_: Any) -> None:
 def _stop_sending(**_: Any) -> None:
     stopping.set()
     runtime().scheduler.stop()
+
+
+@signals.worker_shutdown.connect
+def _close(**_: Any) -> None:
+    runtime().close()

@@ -1,4 +1,4 @@
-"""The worker's side of the job record: claims and verdicts, each one atomic Lua call."""
+"""The worker's side of the job record: claims and verdicts, atomic Lua calls on many jobs."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from importlib.resources import files
 from typing import Any
 
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from producer import keys
 from worker.settings import WorkerSettings
 
 
-def load_script(client: redis.Redis, name: str) -> Callable[..., Any]:
+def load_script(client: redis.Redis | AsyncRedis, name: str) -> Callable[..., Any]:
     """A Lua script shipped with the worker, registered on `client`."""
     return client.register_script(files("worker.scripts").joinpath(f"{name}.lua").read_text())
 
@@ -52,14 +53,38 @@ class Verdict(StrEnum):
     FAILED = "failed"
 
 
-class JobRecords:
-    """Claims jobs for sending and records what became of each send."""
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """One send's verdict, as written to its job record."""
 
-    def __init__(self, client: redis.Redis, settings: WorkerSettings, worker_id: str) -> None:
+    job_id: str
+    verdict: Verdict
+    outcome: str
+    error: str = ""
+    result: dict[str, Any] | None = None
+    delay: float = 0.0
+    dead_letter: dict[str, Any] | None = None
+
+    def arguments(self) -> tuple[str, ...]:
+        """The seven values finish.lua reads for this send."""
+        return (
+            self.job_id,
+            self.verdict.value,
+            self.error,
+            json.dumps(self.result) if self.result is not None else "",
+            repr(self.delay),
+            json.dumps(self.dead_letter) if self.dead_letter is not None else "",
+            self.outcome,
+        )
+
+
+class JobRecords:
+    """Claims jobs for sending and records what became of each send, many per round trip."""
+
+    def __init__(self, client: AsyncRedis, settings: WorkerSettings, worker_id: str) -> None:
         self._client = client
         self._claim = load_script(client, "claim")
         self._finish = load_script(client, "finish")
-        self._settings = settings
         self.worker_id = worker_id
         self._claim_args = [
             worker_id,
@@ -73,62 +98,45 @@ class JobRecords:
             keys.PREFIX,
             settings.record_ttl,
         ]
+        self._finish_args = [worker_id, settings.record_ttl, keys.PREFIX]
 
-    def claim(self, job_id: str) -> Claim:
-        """Take the job for one send, if it is due, free and within its rate limits."""
-        reply = self._claim(
-            keys=[keys.job(job_id), keys.LEASES, keys.SCHEDULE, keys.events(job_id)],
-            args=[job_id, *self._claim_args],
+    async def claim(self, job_ids: Sequence[str]) -> list[Claim]:
+        """Take each job for one send, if it is due, free and within its rate limits."""
+        replies = await self._claim(
+            keys=[keys.LEASES, keys.SCHEDULE], args=[*self._claim_args, *job_ids]
         )
-        result = ClaimResult(reply[0])
-        if result is not ClaimResult.CLAIMED:
-            return Claim(result)
-        return Claim(
-            result,
-            message=reply[1],
-            attempt=int(reply[2]),
-            wait=float(reply[3]),
-            reclaimed=reply[4] == 1,
-        )
+        return [_claim_from(reply) for reply in replies]
 
-    def postpone(self, job_ids: Sequence[str]) -> None:
+    async def finish(self, sends: Sequence[Finish]) -> list[str]:
+        """Record sends' verdicts; returns what each record said (e.g. 'already sent')."""
+        args = [*self._finish_args]
+        for send in sends:
+            args += send.arguments()
+        replies: list[str] = await self._finish(
+            keys=[keys.LEASES, keys.SCHEDULE, keys.DEAD, keys.DEAD_INDEX, keys.STATS,
+                  keys.UNFINISHED],
+            args=args,
+        )  # fmt: skip
+        return replies
+
+    async def close(self) -> None:
+        """Close the Redis connections."""
+        await self._client.aclose()
+
+    async def postpone(self, job_ids: Sequence[str]) -> None:
         """Hand jobs back to the schedule, due now, for another worker to take."""
         if job_ids:
-            self._client.zadd(keys.SCHEDULE, dict.fromkeys(job_ids, time.time()), nx=True)
+            await self._client.zadd(keys.SCHEDULE, dict.fromkeys(job_ids, time.time()), nx=True)
 
-    def finish(
-        self,
-        job_id: str,
-        verdict: Verdict,
-        *,
-        outcome: str,
-        error: str = "",
-        result: dict[str, Any] | None = None,
-        delay: float = 0.0,
-        dead_letter: dict[str, Any] | None = None,
-    ) -> str:
-        """Record a send's verdict; returns what the record said (e.g. 'already sent')."""
-        reply: str = self._finish(
-            keys=[
-                keys.job(job_id),
-                keys.LEASES,
-                keys.SCHEDULE,
-                keys.events(job_id),
-                keys.DEAD,
-                keys.DEAD_INDEX,
-                keys.STATS,
-                keys.UNFINISHED,
-            ],
-            args=[
-                job_id,
-                self.worker_id,
-                verdict.value,
-                error,
-                json.dumps(result) if result is not None else "",
-                delay,
-                self._settings.record_ttl,
-                json.dumps(dead_letter) if dead_letter is not None else "",
-                outcome,
-            ],
-        )
-        return reply
+
+def _claim_from(reply: list[Any]) -> Claim:
+    result = ClaimResult(reply[0])
+    if result is not ClaimResult.CLAIMED:
+        return Claim(result)
+    return Claim(
+        result,
+        message=reply[1],
+        attempt=int(reply[2]),
+        wait=float(reply[3]),
+        reclaimed=reply[4] == 1,
+    )

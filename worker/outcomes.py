@@ -10,7 +10,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from requests import exceptions as rex
+import aiohttp
 
 from worker.backoff import parse_retry_after
 
@@ -178,34 +178,24 @@ def _clip(text: str) -> str:
     return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 1] + "…"
 
 
-EXCEPTION_KINDS: Mapping[type[rex.RequestException], OutcomeKind] = MappingProxyType({
-    rex.RequestException: _K.TRANSIENT,  # anything requests adds later: assume it may pass
+EXCEPTION_KINDS: Mapping[type[BaseException], OutcomeKind] = MappingProxyType({
+    aiohttp.ClientError: _K.TRANSIENT,  # anything aiohttp adds later: assume it may pass
     # No connection, or it broke before an answer: the stale keep-alive case is the common one.
-    rex.ConnectionError: _K.TRANSIENT,
-    rex.ConnectTimeout: _K.TRANSIENT,  # also a Timeout, but nothing was sent
-    rex.ProxyError: _K.TRANSIENT,
-    rex.SSLError: _K.TRANSIENT,
-    rex.RetryError: _K.TRANSIENT,
-    rex.HTTPError: _K.TRANSIENT,
+    aiohttp.ClientConnectionError: _K.TRANSIENT,
+    aiohttp.ConnectionTimeoutError: _K.TRANSIENT,  # also a ServerTimeoutError, but nothing was sent
     # The request went out and the answer never came, or broke off: it may have been sent.
-    rex.Timeout: _K.AMBIGUOUS,
-    rex.ReadTimeout: _K.AMBIGUOUS,
-    rex.ChunkedEncodingError: _K.AMBIGUOUS,
-    rex.ContentDecodingError: _K.AMBIGUOUS,
+    aiohttp.ServerTimeoutError: _K.AMBIGUOUS,
+    TimeoutError: _K.AMBIGUOUS,
+    aiohttp.ClientPayloadError: _K.AMBIGUOUS,
+    aiohttp.ClientResponseError: _K.AMBIGUOUS,  # an answer came but could not be read
     # The request cannot be made as configured: the same one would fail again.
-    rex.URLRequired: _K.PERMANENT,
-    rex.MissingSchema: _K.PERMANENT,
-    rex.InvalidSchema: _K.PERMANENT,
-    rex.InvalidURL: _K.PERMANENT,
-    rex.InvalidProxyURL: _K.PERMANENT,
-    rex.InvalidHeader: _K.PERMANENT,
-    rex.InvalidJSONError: _K.PERMANENT,
-    rex.JSONDecodeError: _K.PERMANENT,
-    rex.TooManyRedirects: _K.PERMANENT,
-    rex.StreamConsumedError: _K.PERMANENT,
-    rex.UnrewindableBodyError: _K.PERMANENT,
+    aiohttp.InvalidURL: _K.PERMANENT,
+    aiohttp.ClientHttpProxyError: _K.TRANSIENT,  # the proxy's own trouble
 })  # fmt: skip
-"""Every `requests` failure by kind; a class not named here takes its nearest base's kind."""
+"""Every failure a send can raise, by kind; a class not named here takes its nearest base's."""
+
+EXCEPTION_TYPES = (aiohttp.ClientError, TimeoutError)
+"""What a send catches: anything else is a bug, and should surface as one."""
 
 _EXCEPTION_REASONS: Mapping[OutcomeKind, str] = MappingProxyType({
     _K.TRANSIENT: "connection failed",
@@ -214,8 +204,8 @@ _EXCEPTION_REASONS: Mapping[OutcomeKind, str] = MappingProxyType({
 })  # fmt: skip
 
 
-def classify_exception(exc: rex.RequestException) -> Outcome:
-    """Map a `requests` failure to an outcome; the reason names only the exception's class."""
+def classify_exception(exc: BaseException) -> Outcome:
+    """Map a failed send to an outcome; the reason names only the exception's class."""
     kind = next(
         (EXCEPTION_KINDS[cls] for cls in type(exc).__mro__ if cls in EXCEPTION_KINDS),
         _K.TRANSIENT,

@@ -2,35 +2,72 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+
+import redis.asyncio
 
 from producer.deadletters import DeadLetters
 from producer.store import Store
 from worker.delivery import Courier
 from worker.errors import ConfigurationError
+from worker.event_loop import EventLoopThread
 from worker.jobs import JobRecords
 from worker.scheduler import Scheduler
 from worker.settings import WorkerSettings, worker_settings
-from worker.zixflow import ZixflowClient, make_session
+from worker.zixflow import ZixflowClient, open_session
 
 stopping = threading.Event()
 """Set when the worker begins a warm shutdown: no new sends start after it."""
 
+WAIT_STEP = 0.5
+"""How often a delivery task waiting on its sends looks at whether the worker is stopping."""
+
+
+class SendsStillInFlight(Exception):
+    """The worker is stopping and a delivery task's sends outlasted ZQ_SHUTDOWN_GRACE."""
+
 
 @dataclass(frozen=True)
 class Runtime:
-    """Store, courier, dead letters and scheduler of this worker process."""
+    """Store, event loop, courier, dead letters and scheduler of this worker process."""
 
     settings: WorkerSettings
     store: Store
+    sends: EventLoopThread
     courier: Courier
     dead_letters: DeadLetters
     scheduler: Scheduler
+
+    def deliver(self, job_ids: Sequence[str]) -> dict[str, int]:
+        """Deliver jobs on the event loop and wait; returns how many ended each way.
+
+        Once the worker is stopping, the sends in flight get ZQ_SHUTDOWN_GRACE seconds;
+        `SendsStillInFlight` is raised if they are not all recorded by then.
+        """
+        future = self.sends.submit(self.courier.deliver_all(job_ids))
+        deadline = math.inf
+        while True:
+            try:
+                return future.result(timeout=WAIT_STEP)
+            except TimeoutError:
+                pass
+            if stopping.is_set():
+                deadline = min(deadline, time.monotonic() + self.settings.shutdown_grace)
+            if time.monotonic() >= deadline:
+                raise SendsStillInFlight(f"sends of {len(job_ids)} job(s) still in flight")
+
+    def close(self) -> None:
+        """Stop the scheduler, close the HTTP connections and stop the event loop."""
+        self.scheduler.stop()
+        self.sends.call(self.courier.close())
+        self.sends.stop()
 
 
 def worker_id() -> str:
@@ -47,25 +84,31 @@ def require_api_key(settings: WorkerSettings) -> str:
     return settings.api_key.get_secret_value()
 
 
+def async_redis(settings: WorkerSettings) -> redis.asyncio.Redis:
+    """The event loop's client for job records (a few connections: its calls are batched)."""
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=settings.socket_timeout,
+        socket_connect_timeout=settings.socket_timeout,
+        health_check_interval=30,
+    )
+
+
 @cache
 def runtime() -> Runtime:
     """Build this process's runtime from the environment's settings."""
     settings = worker_settings()
-    store = Store.connect(settings, threads=settings.concurrency + settings.send_concurrency)
+    store = Store.connect(settings, threads=settings.concurrency)
+    sends = EventLoopThread("zixflow-sends")
     client = ZixflowClient(
-        make_session(settings.send_concurrency),
+        sends.build(lambda: open_session(settings.send_concurrency)),
         base_url=settings.base_url,
         api_key=require_api_key(settings),
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
     )
     dead_letters = DeadLetters(store, settings.queue)
-    courier = Courier(
-        JobRecords(store.records, settings, worker_id()),
-        client,
-        dead_letters,
-        settings,
-        ThreadPoolExecutor(settings.send_concurrency, thread_name_prefix="zixflow-send"),
-        stopping,
-    )
-    return Runtime(settings, store, courier, dead_letters, Scheduler(store, settings))
+    records = JobRecords(async_redis(settings), settings, worker_id())
+    courier = Courier(records, client, dead_letters, settings, stopping)
+    return Runtime(settings, store, sends, courier, dead_letters, Scheduler(store, settings))

@@ -33,7 +33,6 @@ class Scheduler:
         self._release = load_script(store.records, "release_due")
         self._reap = load_script(store.records, "reap")
         self._sweep = load_script(store.records, "sweep")
-        self._sweep = load_script(store.records, "sweep")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zixflow-scheduler", daemon=True)
 

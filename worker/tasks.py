@@ -11,7 +11,7 @@ from celery.exceptions import Reject
 from producer.deadletters import DeadLetter
 from producer.keys import TASK_NAME
 from worker.celery_app import app
-from worker.runtime import runtime
+from worker.runtime import SendsStillInFlight, runtime
 
 MAX_JOB_ID_LENGTH = 64
 
@@ -29,11 +29,11 @@ def deliver(*args: Any, **kwargs: Any) -> dict[str, int]:
         runtime().dead_letters.add(DeadLetter.for_poison(reason, raw))
         return {"malformed": 1}
     try:
-        return runtime().courier.deliver_all(args[0])
-    except (redis.ConnectionError, redis.TimeoutError) as error:
+        return runtime().deliver(args[0])
+    except (redis.ConnectionError, redis.TimeoutError, SendsStillInFlight) as error:
         # Put the message back: Celery would otherwise drop a failed task's message, and with
         # it the jobs of this chunk not yet claimed. Claims make running it again safe.
-        raise Reject(f"Redis unreachable: {error}", requeue=True) from error
+        raise Reject(f"not every job was recorded: {error}", requeue=True) from error
 
 
 def _is_job_id_list(value: object) -> TypeGuard[list[str]]:

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIGURES = ["limit_session", "limit_threads", "pipeline", "pipeline_100ms", "enqueue",
-           "enqueue_many", "pipeline_vs_limit"]  # fmt: skip
+           "enqueue_many", "pipeline_vs_limit", "worker_cpu_ms_per_message"]  # fmt: skip
 
 
 @pytest.mark.integration

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import pairwise
+from typing import Any
 
 import pytest
 
@@ -13,11 +15,12 @@ from producer import Producer, keys
 from producer.deadletters import DeadLetters
 from producer.store import Store
 from tests.support import wire_message
-from worker.jobs import ClaimResult, JobRecords, Verdict
+from worker.jobs import Claim, ClaimResult, Finish, JobRecords, Verdict
+from worker.runtime import async_redis
 from worker.scheduler import Scheduler
 from worker.settings import WorkerSettings
 
-Factory = Callable[..., JobRecords]
+Factory = Callable[..., "Records"]
 
 
 @pytest.fixture
@@ -30,18 +33,60 @@ def producer(store: Store) -> Producer:
     return Producer(WorkerSettings(redis_url="redis://unused", queue="zq-jobs"), store)
 
 
-@pytest.fixture
-def records(store: Store) -> Factory:
-    def build(worker: str = "w1", **overrides: object) -> JobRecords:
-        defaults: dict[str, object] = {
-            "recipient_interval": 0,
-            "phone_rate": 1000,
-            "max_rate_wait": 0.5,
-        }
-        settings = WorkerSettings(**{**defaults, **overrides})
-        return JobRecords(store.records, settings, worker)
+class Records:
+    """JobRecords driven from a synchronous test, a job at a time or many in one call."""
 
-    return build
+    def __init__(self, runner: asyncio.Runner, records: JobRecords) -> None:
+        self.run = runner.run
+        self.batch = records
+
+    def claim(self, job_id: str) -> Claim:
+        (claim,) = self.run(self.batch.claim([job_id]))
+        return claim
+
+    def finish(self, job_id: str, verdict: Verdict, **fields: Any) -> str:
+        (reply,) = self.run(self.batch.finish([Finish(job_id, verdict, **fields)]))
+        return reply
+
+
+@pytest.fixture
+def records(redis_url: str) -> Iterator[Factory]:
+    with asyncio.Runner() as runner:
+        clients: list[JobRecords] = []
+
+        def build(worker: str = "w1", **overrides: object) -> Records:
+            defaults: dict[str, object] = {
+                "recipient_interval": 0,
+                "phone_rate": 1000,
+                "max_rate_wait": 0.5,
+                "redis_url": redis_url,
+            }
+            settings = WorkerSettings(**{**defaults, **overrides})
+            clients.append(JobRecords(async_redis(settings), settings, worker))
+            return Records(runner, clients[-1])
+
+        yield build
+        for client in clients:
+            runner.run(client.close())
+
+
+def test_claims_and_verdicts_of_many_jobs_in_one_call(producer: Producer, records: Factory) -> None:
+    job_ids = [producer.enqueue(wire_message(to=f"9198000000{n:02d}")) for n in range(3)]
+    jobs = records()
+
+    claims = jobs.run(jobs.batch.claim(["nope", *job_ids, job_ids[0]]))
+    replies = jobs.run(jobs.batch.finish([
+        Finish(job_ids[0], Verdict.SENT, "sent"),
+        Finish(job_ids[1], Verdict.RETRY, "transient", error="HTTP 500", delay=60),
+        Finish(job_ids[2], Verdict.FAILED, "permanent", error="closed", dead_letter={"id": "x"}),
+        Finish(job_ids[0], Verdict.SENT, "sent"),
+    ]))  # fmt: skip
+
+    assert [c.result for c in claims] == ["missing", "claimed", "claimed", "claimed", "busy"]
+    assert replies == ["sent", "retry", "failed", "already sent"]
+    statuses = producer.get_statuses(job_ids)
+    assert [s.state if s else None for s in statuses] == ["sent", "retrying", "failed"]
+    assert statuses[0] is not None and statuses[0].duplicates == 1
 
 
 def test_claim_takes_a_queued_job_once(producer: Producer, records: Factory) -> None:

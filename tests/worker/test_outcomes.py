@@ -1,22 +1,22 @@
-"""Classification at the boundary: recorded Zixflow answers and every `requests` failure."""
+"""Classification at the boundary: recorded Zixflow answers and every failure a send raises."""
 
 from __future__ import annotations
 
 import email.utils
-import http.client
 import inspect
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
-import requests
-from requests import exceptions as rex
-from urllib3.exceptions import ProtocolError
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from worker.outcomes import (
-    EXCEPTION_KINDS,
+    EXCEPTION_TYPES,
     WHATSAPP_KINDS,
     OutcomeKind,
     classify_exception,
@@ -147,85 +147,71 @@ def test_retryable(kind: OutcomeKind, retryable: bool) -> None:
     assert kind.retryable is retryable
 
 
-def request_exception_classes() -> list[type[rex.RequestException]]:
-    """Every RequestException subclass that `requests.exceptions` defines."""
+def aiohttp_exception_classes() -> list[type[aiohttp.ClientError]]:
+    """Every ClientError subclass that aiohttp exports, but the websocket ones."""
     return [
         cls
-        for cls in vars(rex).values()
-        if inspect.isclass(cls) and issubclass(cls, rex.RequestException)
+        for cls in vars(aiohttp).values()
+        if inspect.isclass(cls)
+        and issubclass(cls, aiohttp.ClientError)
+        and "WS" not in cls.__name__
     ]
 
 
-def instance_of(cls: type[rex.RequestException]) -> rex.RequestException:
-    if issubclass(cls, json.JSONDecodeError):
-        return cls("Expecting value", "<html>", 0)
-    return cls("failed")
+def test_every_exception_a_send_can_raise_is_caught() -> None:
+    assert len(aiohttp_exception_classes()) > 15  # the walk found them
+    assert all(issubclass(cls, EXCEPTION_TYPES) for cls in aiohttp_exception_classes())
+    assert issubclass(TimeoutError, EXCEPTION_TYPES)
 
 
-def test_every_requests_exception_is_mapped_deliberately() -> None:
-    classes = request_exception_classes()
-    assert len(classes) > 15  # the walk found them
-    assert set(classes) <= set(EXCEPTION_KINDS)
+def connection_key() -> Any:
+    return SimpleNamespace(host="api.zixflow.test", port=443, ssl=True)
 
 
-@pytest.mark.parametrize("cls", request_exception_classes(), ids=lambda cls: cls.__name__)
-def test_every_requests_exception_classifies_by_its_own_entry(
-    cls: type[rex.RequestException],
-) -> None:
-    outcome = classify_exception(instance_of(cls))
-    assert outcome.kind is EXCEPTION_KINDS[cls]
-    assert outcome.reason.endswith(f": {cls.__name__}")
-
-
-def dropped_connection() -> rex.ConnectionError:
-    """What requests raises when the server closes the connection without answering."""
-    cause = ProtocolError("Connection aborted.", http.client.RemoteDisconnected("closed"))
-    return rex.ConnectionError(cause)
+def request_info() -> aiohttp.RequestInfo:
+    url = URL("https://api.zixflow.test/send")
+    return aiohttp.RequestInfo(url, "POST", CIMultiDictProxy(CIMultiDict()), url)
 
 
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
-        (rex.ConnectTimeout(), K.TRANSIENT),
-        (rex.ConnectionError(), K.TRANSIENT),
-        (dropped_connection(), K.TRANSIENT),
-        (rex.SSLError(), K.TRANSIENT),
-        (rex.ProxyError(), K.TRANSIENT),
-        (rex.ReadTimeout(), K.AMBIGUOUS),
-        (rex.Timeout(), K.AMBIGUOUS),
-        (rex.ChunkedEncodingError(), K.AMBIGUOUS),
-        (rex.ContentDecodingError(), K.AMBIGUOUS),
-        (rex.InvalidURL(), K.PERMANENT),
-        (rex.MissingSchema(), K.PERMANENT),
-        (rex.InvalidHeader(), K.PERMANENT),
-        (rex.InvalidSchema(), K.PERMANENT),
-        (rex.URLRequired(), K.PERMANENT),
-        (rex.InvalidJSONError(), K.PERMANENT),
-        (rex.TooManyRedirects(), K.PERMANENT),
-        (rex.RetryError(), K.TRANSIENT),
-        (rex.RequestException(), K.TRANSIENT),
+        (aiohttp.ClientConnectorError(connection_key(), ConnectionRefusedError()), K.TRANSIENT),
+        (aiohttp.ServerDisconnectedError(), K.TRANSIENT),
+        (aiohttp.ClientOSError(104, "reset"), K.TRANSIENT),
+        (aiohttp.ConnectionTimeoutError(), K.TRANSIENT),
+        (aiohttp.ClientHttpProxyError(request_info(), ()), K.TRANSIENT),
+        (aiohttp.ClientError(), K.TRANSIENT),
+        (aiohttp.SocketTimeoutError(), K.AMBIGUOUS),
+        (TimeoutError(), K.AMBIGUOUS),  # what asyncio raises for a deadline
+        (aiohttp.ClientPayloadError("broken"), K.AMBIGUOUS),
+        (aiohttp.ClientResponseError(request_info(), (), status=400), K.AMBIGUOUS),
+        (aiohttp.InvalidURL("api.zixflow.test"), K.PERMANENT),
+        (aiohttp.InvalidUrlClientError("ftp://x"), K.PERMANENT),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
 )
-def test_exception_kinds(exc: rex.RequestException, kind: OutcomeKind) -> None:
+def test_exception_kinds(exc: BaseException, kind: OutcomeKind) -> None:
     outcome = classify_exception(exc)
     assert (outcome.kind, outcome.status_code, outcome.body) == (kind, None, None)
+    assert outcome.reason.endswith(f": {type(exc).__name__}")
 
 
 def test_unlisted_subclass_takes_its_nearest_base_kind() -> None:
-    class SlowAnswer(rex.ReadTimeout):
+    class SlowAnswer(aiohttp.SocketTimeoutError):
         pass
 
     assert classify_exception(SlowAnswer()).kind is K.AMBIGUOUS
 
 
 def test_exception_reason_carries_no_request_details() -> None:
-    request = requests.Request(
-        "POST", "https://api.zixflow.test/send", headers={"Authorization": "Bearer sk-secret"}
-    ).prepare()
-    exc = rex.InvalidHeader("bad header value: 'Bearer sk-secret'", request=request)
+    exc = aiohttp.ClientResponseError(
+        request_info(), (), status=400, message="bad header: 'Bearer sk-secret'"
+    )
 
     outcome = classify_exception(exc)
 
-    assert outcome.reason == "request cannot be made as configured: InvalidHeader"
+    assert outcome.reason == (
+        "no complete answer, the message may have been sent: ClientResponseError"
+    )
     assert "sk-secret" not in repr(outcome)

@@ -1,25 +1,25 @@
-"""The HTTP client: what goes on the wire, and that trouble comes back as an outcome."""
+"""The HTTP client against real loopback servers: the wire, the answers, and network trouble."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
-import requests
-import responses
-from requests.adapters import HTTPAdapter
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from worker.errors import ConfigurationError
-from worker.outcomes import OutcomeKind
-from worker.zixflow import SEND_PATH, ZixflowClient, make_session
+from worker.outcomes import Outcome, OutcomeKind
+from worker.zixflow import SEND_PATH, ZixflowClient, open_session
 
 KEY = "zx-live-4f9c2b7e1d"
-BASE = "https://api.zixflow.test"
-URL = BASE + SEND_PATH
 PAYLOAD = {
     "to": "919876543210",
     "phoneId": "1234567890",
@@ -33,95 +33,108 @@ PAYLOAD = {
     "linkWithRecord": False,
     "submissionStatus": False,
 }
-ClientFactory = Callable[..., ZixflowClient]
+SENT = {"status": True, "message": "Message sent successfully"}
 
 
-@pytest.fixture
-def make_client() -> Iterator[ClientFactory]:
-    """Build clients over fresh sessions, all closed after the test."""
-    sessions: list[requests.Session] = []
+@dataclass(frozen=True)
+class Answer:
+    """What the scripted server says to one request."""
 
-    def build(base_url: str = BASE + "/", **timeouts: float) -> ZixflowClient:
-        sessions.append(make_session(4))
-        settings = {"connect_timeout": 3.0, "read_timeout": 45.0, **timeouts}
-        return ZixflowClient(sessions[-1], base_url=base_url, api_key=KEY, **settings)
+    status: int = 200
+    body: object = dataclasses.field(default_factory=lambda: SENT)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    yield build
-    for session in sessions:
-        session.close()
+    def response(self) -> web.Response:
+        raw = self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
+        return web.Response(status=self.status, body=raw, headers=self.headers)
 
 
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
+@dataclass
+class Seen:
+    """One request as the server received it."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
 
 
-def test_success(make_client: ClientFactory, mocked: responses.RequestsMock) -> None:
-    answer = {"status": True, "message": "Message sent successfully"}
-    mocked.post(URL, json=answer)
+@dataclass
+class Exchange:
+    """The outcomes of a client's sends and the requests the server saw."""
 
-    outcome = make_client().send(PAYLOAD, job_id="job-1")
+    outcomes: list[Outcome]
+    seen: list[Seen] = field(default_factory=list)
+    client: ZixflowClient | None = None
 
-    assert (outcome.kind, outcome.status_code, outcome.body) == (OutcomeKind.SENT, 200, answer)
+
+def exchange(
+    *answers: Answer,
+    sends: list[tuple[dict[str, Any], str]] | None = None,
+    base_path: str = "/",
+    base_url: str | None = None,
+    **timeouts: float,
+) -> Exchange:
+    """Send through a fresh client to a server answering `answers` in turn (or to `base_url`)."""
+    sends = sends or [(PAYLOAD, "job-1")] * max(1, len(answers))
+    script = list(answers)
+    seen: list[Seen] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(Seen(request.path, dict(request.headers), await request.read()))
+        return script.pop(0).response()
+
+    async def scenario() -> Exchange:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        async with TestServer(app, host="127.0.0.1") as server, open_session(4) as session:
+            client = ZixflowClient(
+                session,
+                base_url=base_url or str(server.make_url(base_path)),
+                api_key=KEY,
+                **{"connect_timeout": 3.0, "read_timeout": 45.0, **timeouts},
+            )
+            outcomes = [await client.send(payload, job_id=job_id) for payload, job_id in sends]
+        return Exchange(outcomes, seen, client)
+
+    return asyncio.run(scenario())
 
 
-def test_request_on_the_wire(make_client: ClientFactory, mocked: responses.RequestsMock) -> None:
-    mocked.post(URL, json={"status": True, "message": "Message sent successfully"})
+def test_success() -> None:
+    (outcome,) = exchange(Answer()).outcomes
+    assert (outcome.kind, outcome.status_code, outcome.body) == (OutcomeKind.SENT, 200, SENT)
 
-    make_client().send(PAYLOAD, job_id="job-42")
 
-    (call,) = mocked.calls
-    request = call.request
-    assert request.url == URL
+def test_request_on_the_wire() -> None:
+    (request,) = exchange(Answer(), sends=[(PAYLOAD, "job-42")]).seen
+
+    assert request.path == SEND_PATH
     assert request.headers["Authorization"] == f"Bearer {KEY}"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["X-Request-ID"] == "job-42"
     expected = json.dumps(PAYLOAD, separators=(",", ":"), ensure_ascii=False).encode()
     assert request.body == expected
     assert request.headers["Content-Length"] == str(len(expected))
-    assert json.loads(expected) == PAYLOAD
-    assert request.req_kwargs["timeout"] == (3.0, 45.0)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
-    ("base_url", "url"),
-    [
-        (BASE, URL),
-        (BASE + "/", URL),
-        (BASE + "///", URL),
-        ("http://127.0.0.1:8088/zixflow/", "http://127.0.0.1:8088/zixflow" + SEND_PATH),
-    ],
+    ("base_path", "path"),
+    [("", SEND_PATH), ("/", SEND_PATH), ("///", SEND_PATH), ("/zixflow/", "/zixflow" + SEND_PATH)],
 )
-def test_url_is_base_plus_send_path(
-    make_client: ClientFactory, mocked: responses.RequestsMock, base_url: str, url: str
-) -> None:
-    mocked.post(url, json={"status": True, "message": "Message sent successfully"})
-
-    client = make_client(base_url)
-    outcome = client.send(PAYLOAD, job_id="job-1")
-
-    assert client.url == url
-    assert outcome.kind is OutcomeKind.SENT
-    assert mocked.calls[0].request.url == url
+def test_url_is_base_plus_send_path(base_path: str, path: str) -> None:
+    result = exchange(Answer(), base_path=base_path)
+    assert result.outcomes[0].kind is OutcomeKind.SENT
+    assert result.seen[0].path == path
+    assert result.client is not None and result.client.url.endswith(path)
 
 
-def test_each_send_carries_its_own_request_id(
-    make_client: ClientFactory, mocked: responses.RequestsMock
-) -> None:
-    mocked.post(URL, json={"status": True, "message": "Message sent successfully"})
-    client = make_client()
+def test_each_send_carries_its_own_request_id() -> None:
+    payload = {**PAYLOAD, "to": "14155550100"}
+    sends = [(payload, job_id) for job_id in ("job-a", "job-b", "job-c")]
 
-    for job_id in ("job-a", "job-b", "job-c"):
-        client.send({**PAYLOAD, "to": "14155550100"}, job_id=job_id)
+    seen = exchange(Answer(), Answer(), Answer(), sends=sends).seen
 
-    assert [call.request.headers["X-Request-ID"] for call in mocked.calls] == [
-        "job-a",
-        "job-b",
-        "job-c",
-    ]
-    bodies = [call.request.body for call in mocked.calls]
-    assert all(isinstance(body, bytes) and b'"to":"14155550100"' in body for body in bodies)
+    assert [request.headers["X-Request-ID"] for request in seen] == ["job-a", "job-b", "job-c"]
+    assert all(b'"to":"14155550100"' in request.body for request in seen)
 
 
 @pytest.mark.parametrize(
@@ -136,109 +149,92 @@ def test_each_send_carries_its_own_request_id(
     ],
 )  # fmt: skip
 def test_failure_status_is_classified(
-    make_client: ClientFactory,
-    mocked: responses.RequestsMock,
-    status: int,
-    body: dict[str, object] | None,
-    kind: OutcomeKind,
+    status: int, body: dict[str, object] | None, kind: OutcomeKind
 ) -> None:
-    mocked.post(URL, status=status, json=body)
-
-    outcome = make_client().send(PAYLOAD, job_id="job-1")
-
+    (outcome,) = exchange(Answer(status, body)).outcomes
     assert (outcome.kind, outcome.status_code, outcome.body) == (kind, status, body)
 
 
-def test_failure_is_classified(make_client: ClientFactory, mocked: responses.RequestsMock) -> None:
+def test_failure_is_classified() -> None:
     message = "(#131047) Re-engagement message :: more than 24 hours have passed"
-    mocked.post(URL, status=400, json={"status": False, "message": message})
 
-    outcome = make_client().send(PAYLOAD, job_id="job-1")
+    (outcome,) = exchange(Answer(400, {"status": False, "message": message})).outcomes
 
     assert (outcome.kind, outcome.whatsapp_code) == (OutcomeKind.PERMANENT, 131047)
     assert outcome.reason == f"HTTP 400: {message}"
 
 
-def test_throttle_carries_retry_after(
-    make_client: ClientFactory, mocked: responses.RequestsMock
-) -> None:
-    mocked.post(URL, status=429, headers={"Retry-After": "12"}, body="")
-
-    outcome = make_client().send(PAYLOAD, job_id="job-1")
-
+def test_throttle_carries_retry_after() -> None:
+    (outcome,) = exchange(Answer(429, b"", {"Retry-After": "12"})).outcomes
     assert (outcome.kind, outcome.retry_after) == (OutcomeKind.THROTTLED, 12.0)
 
 
-def test_redirect_is_not_followed(
-    make_client: ClientFactory, mocked: responses.RequestsMock
-) -> None:
-    mocked.post(URL, status=301, headers={"Location": "https://elsewhere.test/"})
-
-    outcome = make_client().send(PAYLOAD, job_id="job-1")
-
-    assert (outcome.kind, outcome.status_code) == (OutcomeKind.PERMANENT, 301)
-    assert len(mocked.calls) == 1
+def test_redirect_is_not_followed() -> None:
+    result = exchange(Answer(301, b"", {"Location": "/elsewhere"}))
+    assert (result.outcomes[0].kind, result.outcomes[0].status_code) == (OutcomeKind.PERMANENT, 301)
+    assert len(result.seen) == 1
 
 
-@pytest.mark.parametrize(
-    ("error", "kind"),
-    [
-        (requests.ConnectionError("connection refused"), OutcomeKind.TRANSIENT),
-        (requests.ConnectTimeout("connect timed out"), OutcomeKind.TRANSIENT),
-        (requests.ReadTimeout("read timed out"), OutcomeKind.AMBIGUOUS),
-        (requests.exceptions.ChunkedEncodingError("broken"), OutcomeKind.AMBIGUOUS),
-    ],
-    ids=lambda value: type(value).__name__,
-)
-def test_network_trouble_becomes_an_outcome(
-    make_client: ClientFactory,
-    mocked: responses.RequestsMock,
-    error: requests.RequestException,
-    kind: OutcomeKind,
-) -> None:
-    mocked.post(URL, body=error)
-    outcome = make_client().send(PAYLOAD, job_id="job-1")
-    assert (outcome.kind, outcome.status_code) == (kind, None)
-
-
-def test_bad_base_url_is_refused_up_front(make_client: ClientFactory) -> None:
+@pytest.mark.parametrize("base_url", ["api.zixflow.test", "ftp://api.zixflow.test", "http://"])
+def test_bad_base_url_is_refused_up_front(base_url: str) -> None:
     with pytest.raises(ConfigurationError, match="ZIXFLOW_BASE_URL"):
-        make_client(base_url="api.zixflow.test")
-
-
-def test_key_never_shows(make_client: ClientFactory, mocked: responses.RequestsMock) -> None:
-    echo = {"status": False, "message": f"Unauthorised: token {KEY} expired", "token": KEY}
-    mocked.post(URL, status=401, json=echo)
-    mocked.post(URL, body=requests.ConnectionError(f"failed with Bearer {KEY}"))
-    client = make_client()
-
-    outcomes = [client.send(PAYLOAD, job_id="job-1") for _ in range(2)]
-
-    assert [o.kind for o in outcomes] == [OutcomeKind.CREDENTIALS, OutcomeKind.TRANSIENT]
-    assert KEY not in repr(client)
-    assert KEY not in str(client)
-    for outcome in outcomes:
-        assert KEY not in repr(outcome)
-        for field in dataclasses.fields(outcome):
-            assert KEY not in json.dumps(getattr(outcome, field.name), default=str), field.name
-    assert outcomes[0].body is not None and outcomes[0].body["token"] == "[redacted]"
+        exchange(base_url=base_url)
 
 
 def test_empty_key_is_refused() -> None:
-    with pytest.raises(ConfigurationError), requests.Session() as session:
-        ZixflowClient(session, base_url=BASE, api_key=" ", connect_timeout=1, read_timeout=1)
+    async def build() -> None:
+        async with open_session(1) as session:
+            ZixflowClient(session, base_url="http://x.test", api_key=" ",
+                          connect_timeout=1, read_timeout=1)  # fmt: skip
+
+    with pytest.raises(ConfigurationError, match="key is empty"):
+        asyncio.run(build())
 
 
-def test_session_pools_without_retries() -> None:
-    with make_session(17) as session:
-        adapters = {session.get_adapter(url) for url in ("http://a.test/", "https://a.test/")}
-        (adapter,) = adapters
-        assert isinstance(adapter, HTTPAdapter)
-        assert adapter.max_retries.total == 0
-        assert adapter._pool_maxsize == 17  # type: ignore[attr-defined]
-        assert adapter._pool_connections == 17  # type: ignore[attr-defined]
-        assert adapter.poolmanager.connection_pool_kw["maxsize"] == 17
-        assert adapter.poolmanager.pools._maxsize == 17
+def test_key_never_shows() -> None:
+    echo = {"status": False, "message": f"Unauthorised: token {KEY} expired", "token": KEY}
+
+    result = exchange(Answer(401, echo))
+
+    (outcome,) = result.outcomes
+    assert outcome.kind is OutcomeKind.CREDENTIALS
+    assert KEY not in repr(result.client)
+    assert KEY not in repr(outcome)
+    for name in (f.name for f in dataclasses.fields(outcome)):
+        assert KEY not in json.dumps(getattr(outcome, name), default=str), name
+    assert outcome.body is not None and outcome.body["token"] == "[redacted]"
+
+
+def test_session_pools_without_the_environment() -> None:
+    async def inspect() -> tuple[int, bool]:
+        async with open_session(17) as session:
+            return session.connector.limit, session.trust_env  # type: ignore[union-attr]
+
+    assert asyncio.run(inspect()) == (17, False)
+
+
+def test_environment_proxy_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proxy named in the environment gets the request meant for the Zixflow host."""
+
+    async def through_proxy() -> tuple[Outcome, list[Seen]]:
+        seen: list[Seen] = []
+
+        async def handle(request: web.Request) -> web.Response:
+            seen.append(Seen(str(request.url), dict(request.headers), await request.read()))
+            return Answer().response()
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        async with TestServer(app, host="127.0.0.1") as server, open_session(2) as session:
+            monkeypatch.setenv("http_proxy", str(server.make_url("/")))
+            monkeypatch.setenv("no_proxy", "")
+            client = ZixflowClient(session, base_url="http://api.zixflow.test",
+                                   api_key=KEY, connect_timeout=3, read_timeout=3)  # fmt: skip
+            return await client.send(PAYLOAD, job_id="job-1"), seen
+
+    outcome, seen = asyncio.run(through_proxy())
+    assert outcome.kind is OutcomeKind.SENT
+    assert seen[0].headers["Host"] == "api.zixflow.test"
 
 
 class Misbehaving:
@@ -278,27 +274,27 @@ def misbehaving() -> Iterator[Callable[[str], Misbehaving]]:
         server.close()
 
 
-def test_real_dropped_connection_is_transient(
-    make_client: ClientFactory, misbehaving: Callable[[str], Misbehaving]
-) -> None:
-    outcome = make_client(misbehaving("drop").url).send(PAYLOAD, job_id="job-1")
-    assert outcome.kind is OutcomeKind.TRANSIENT
-    assert outcome.reason == "connection failed: ConnectionError"
-
-
-def test_real_read_timeout_is_ambiguous(
-    make_client: ClientFactory, misbehaving: Callable[[str], Misbehaving]
-) -> None:
-    client = make_client(misbehaving("silent").url, read_timeout=0.2)
-    outcome = client.send(PAYLOAD, job_id="job-1")
+def test_real_dropped_connection_is_transient(misbehaving: Callable[[str], Misbehaving]) -> None:
+    (outcome,) = exchange(base_url=misbehaving("drop").url).outcomes
     assert (outcome.kind, outcome.reason) == (
-        OutcomeKind.AMBIGUOUS,
-        "no complete answer, the message may have been sent: ReadTimeout",
+        OutcomeKind.TRANSIENT,
+        "connection failed: ServerDisconnectedError",
     )
 
 
-def test_real_refused_connection_is_transient(make_client: ClientFactory) -> None:
+def test_real_read_timeout_is_ambiguous(misbehaving: Callable[[str], Misbehaving]) -> None:
+    (outcome,) = exchange(base_url=misbehaving("silent").url, read_timeout=0.2).outcomes
+    assert (outcome.kind, outcome.reason) == (
+        OutcomeKind.AMBIGUOUS,
+        "no complete answer, the message may have been sent: SocketTimeoutError",
+    )
+
+
+def test_real_refused_connection_is_transient() -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
-    outcome = make_client(f"http://127.0.0.1:{port}").send(PAYLOAD, job_id="job-1")
-    assert outcome.kind is OutcomeKind.TRANSIENT
+    (outcome,) = exchange(base_url=f"http://127.0.0.1:{port}").outcomes
+    assert (outcome.kind, outcome.reason) == (
+        OutcomeKind.TRANSIENT,
+        "connection failed: ClientConnectorError",
+    )
