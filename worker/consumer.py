@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery.worker.consumer import Consumer
 
-from producer.deadletters import DeadLetter
-from worker.runtime import runtime
-
-log = logging.getLogger(__name__)
+from worker.poison import dead_letter
 
 
 class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
     """Stores undecodable, unknown and invalid messages in the dead-letter store, then acks."""
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        _dead_letter(f"undecodable message: {exc}", message)
+        dead_letter(f"undecodable message: {exc}", message.body)
         super().on_decode_error(message, exc)
 
     def on_unknown_message(self, body: Any, message: Any) -> None:
-        _dead_letter("message in an unknown format", message)
+        dead_letter("message in an unknown format", message.body)
         super().on_unknown_message(body, message)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         task = (message.headers or {}).get("task", "?")
-        _dead_letter(f"unknown task {task!r}", message)
+        dead_letter(f"unknown task {task!r}", message.body)
         super().on_unknown_task(body, message, exc)
 
     def create_task_handler(self, *args: Any, **kwargs: Any) -> Any:
@@ -46,12 +42,5 @@ class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
         return on_task_received
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
-        _dead_letter(f"invalid task message: {exc}", message)
+        dead_letter(f"invalid task message: {exc}", message.body)
         super().on_invalid_task(body, message, exc)
-
-
-def _dead_letter(reason: str, message: Any) -> None:
-    try:
-        runtime().dead_letters.add(DeadLetter.for_poison(reason, message.body))
-    except Exception:  # the message is acked anyway; losing the copy must not stop the worker
-        log.exception("could not dead-letter a message: %s", reason)

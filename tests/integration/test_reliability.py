@@ -129,14 +129,27 @@ def test_poison_messages_are_dead_lettered_and_the_worker_carries_on(
         envelope(top={"body": base64.b64encode(b'{"not": "a request"}').decode()}),
         envelope(top={"body": base64.b64encode(b'[[["no-such-job"]], {}, {}]').decode()}),
     ]
-    real_redis.lpush(queue, *poison)
+    no_tag = json.loads(envelope())
+    del no_tag["properties"]["delivery_tag"]
+    raw_items = [
+        "{not json",
+        "[1, 2]",
+        json.dumps({"body": "x"}),
+        json.dumps(no_tag),
+        envelope(top={"body": "not base64!"}),
+    ]
+    real_redis.lpush(queue, *poison, *raw_items)
     letters = DeadLetters(producer.store, queue)
-    wait_until(lambda: len(letters.entries()) >= 5, timeout=30, what="five dead letters")
+    wait_until(lambda: len(letters.entries()) >= 10, timeout=30, what="ten dead letters")
     reasons = " | ".join(letter.reason for letter in letters.entries())
     assert "undecodable" in reasons or "invalid" in reasons
     assert "unknown task" in reasons
     assert "malformed delivery task" in reasons
     assert "unknown job no-such-job" in reasons
+    assert "queue item is not JSON" in reasons
+    for problem in ("no properties object", "no delivery tag", "body is not valid base64"):
+        assert problem in reasons
+    assert "{not json" in {letter.raw for letter in letters.entries()}
 
     job_id = producer.enqueue(wire_message())
     wait_until(lambda: all_final(producer, [job_id]), timeout=30, what="a good job after poison")
