@@ -123,6 +123,7 @@ class Courier:
             _log_failure(job_id, outcome, decision.error)
         verdict = Finish(
             job_id,
+            claim.attempt,
             decision.verdict,
             outcome=outcome.kind.value,
             error=decision.error,

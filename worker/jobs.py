@@ -58,6 +58,8 @@ class Finish:
     """One send's verdict, as written to its job record."""
 
     job_id: str
+    attempt: int
+    """The claim's attempt: a verdict written twice for one claim counts once."""
     verdict: Verdict
     outcome: str
     error: str = ""
@@ -66,9 +68,10 @@ class Finish:
     dead_letter: dict[str, Any] | None = None
 
     def arguments(self) -> tuple[str, ...]:
-        """The seven values finish.lua reads for this send."""
+        """The eight values finish.lua reads for this send."""
         return (
             self.job_id,
+            str(self.attempt),
             self.verdict.value,
             self.error,
             json.dumps(self.result) if self.result is not None else "",

@@ -44,8 +44,8 @@ class Records:
         (claim,) = self.run(self.batch.claim([job_id]))
         return claim
 
-    def finish(self, job_id: str, verdict: Verdict, **fields: Any) -> str:
-        (reply,) = self.run(self.batch.finish([Finish(job_id, verdict, **fields)]))
+    def finish(self, job_id: str, verdict: Verdict, *, attempt: int = 1, **fields: Any) -> str:
+        (reply,) = self.run(self.batch.finish([Finish(job_id, attempt, verdict, **fields)]))
         return reply
 
 
@@ -76,10 +76,10 @@ def test_claims_and_verdicts_of_many_jobs_in_one_call(producer: Producer, record
 
     claims = jobs.run(jobs.batch.claim(["nope", *job_ids, job_ids[0]]))
     replies = jobs.run(jobs.batch.finish([
-        Finish(job_ids[0], Verdict.SENT, "sent"),
-        Finish(job_ids[1], Verdict.RETRY, "transient", error="HTTP 500", delay=60),
-        Finish(job_ids[2], Verdict.FAILED, "permanent", error="closed", dead_letter={"id": "x"}),
-        Finish(job_ids[0], Verdict.SENT, "sent"),
+        Finish(job_ids[0], 1, Verdict.SENT, "sent"),
+        Finish(job_ids[1], 1, Verdict.RETRY, "transient", error="HTTP 500", delay=60),
+        Finish(job_ids[2], 1, Verdict.FAILED, "permanent", error="closed", dead_letter={"id": "x"}),
+        Finish(job_ids[0], 2, Verdict.SENT, "sent"),
     ]))  # fmt: skip
 
     assert [c.result for c in claims] == ["missing", "claimed", "claimed", "claimed", "busy"]
@@ -161,11 +161,27 @@ def test_a_late_verdict_from_a_replaced_worker_is_ignored_unless_sent(
     store.records.hset(keys.job(job_id), "lease_until", time.time() - 1)  # slow's claim ran out
     assert fast.claim(job_id).reclaimed is True
     assert slow.finish(job_id, Verdict.RETRY, outcome="transient", delay=1) == "not owner"
-    assert fast.finish(job_id, Verdict.SENT, outcome="sent") == "sent"
+    assert fast.finish(job_id, Verdict.SENT, outcome="sent", attempt=2) == "sent"
     assert slow.finish(job_id, Verdict.SENT, outcome="sent") == "already sent"
     status = producer.get_status(job_id)
     assert status is not None
     assert (status.state, status.attempts, status.reclaims, status.duplicates) == ("sent", 2, 1, 1)
+
+
+def test_a_verdict_written_again_after_a_lost_reply_is_no_duplicate(
+    producer: Producer, records: Factory
+) -> None:
+    job_id = producer.enqueue(wire_message())
+    jobs = records()
+    jobs.claim(job_id)
+    assert jobs.finish(job_id, Verdict.SENT, outcome="sent") == "sent"
+    assert jobs.finish(job_id, Verdict.SENT, outcome="sent") == "sent"  # the retried write
+    status = producer.get_status(job_id)
+    assert status is not None and (status.state, status.duplicates) == ("sent", 0)
+    # A send from another claim of the same worker is a duplicate all the same.
+    assert jobs.finish(job_id, Verdict.SENT, outcome="sent", attempt=2) == "already sent"
+    status = producer.get_status(job_id)
+    assert status is not None and status.duplicates == 1
 
 
 def test_phone_rate_reserves_slots_then_defers(producer: Producer, records: Factory) -> None:
