@@ -46,8 +46,17 @@ def _seconds_until(http_date: str, now: float) -> float | None:
 
 
 def retry_delay(
-    outcome: Outcome, attempt: int, *, base: float, cap: float, rng: random.Random
+    outcome: Outcome,
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    rng: random.Random,
+    max_retry_after: float = math.inf,
 ) -> float:
-    """The backoff for this attempt, but never sooner than Retry-After (even past the cap)."""
+    """The backoff for this attempt, but never sooner than Retry-After (even past the cap).
+
+    A Retry-After beyond `max_retry_after` (a far-off date, a typo) is taken as that long.
+    """
     delay = backoff_delay(attempt, base=base, cap=cap, rng=rng)
-    return max(delay, outcome.retry_after or 0.0)
+    return max(delay, min(outcome.retry_after or 0.0, max_retry_after))

@@ -33,7 +33,12 @@ def decide(
     if attempt >= settings.max_attempts:
         return Decision(Verdict.FAILED, error=f"gave up after {attempt} attempts: {outcome.reason}")
     delay = retry_delay(
-        outcome, attempt, base=settings.backoff_base, cap=settings.backoff_cap, rng=rng
+        outcome,
+        attempt,
+        base=settings.backoff_base,
+        cap=settings.backoff_cap,
+        rng=rng,
+        max_retry_after=settings.max_retry_after,
     )
     return Decision(
         Verdict.RETRY,

@@ -33,6 +33,9 @@ class WorkerSettings(ProducerSettings):
     max_attempts: int = Field(8, ge=1)
     backoff_base: float = Field(1.0, gt=0)
     backoff_cap: float = Field(300.0, gt=0)
+    max_retry_after: float = Field(
+        3600.0, gt=0, description="a longer Retry-After from Zixflow is taken as this long"
+    )
     ambiguous: Literal["retry", "fail"] = Field(
         "retry", description="what to do when a send timed out after the request went out"
     )

@@ -132,3 +132,9 @@ def test_retry_delay_without_retry_after_stays_within_the_cap() -> None:
     delays = [retry_delay(outcome, 40, base=1.0, cap=60.0, rng=rng) for _ in range(DRAWS)]
     assert max(delays) <= 60.0
     assert len(set(delays)) == DRAWS
+
+
+def test_retry_after_beyond_the_ceiling_is_taken_as_the_ceiling() -> None:
+    two_days = outcome_asking(2 * 86_400.0)
+    delay = retry_delay(two_days, 1, base=1.0, cap=60.0, rng=random.Random(3), max_retry_after=600)
+    assert delay == 600.0

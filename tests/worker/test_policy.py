@@ -127,3 +127,9 @@ def test_a_single_attempt_means_no_retry() -> None:
     decision = decide(outcome(K.TRANSIENT), 1, only_one, random.Random(0))
     assert decision.verdict is Verdict.FAILED
     assert decision.error.startswith("gave up after 1 attempts: HTTP 500")
+
+
+def test_a_far_off_retry_after_is_taken_as_zq_max_retry_after() -> None:
+    patient = WorkerSettings(max_attempts=MAX_ATTEMPTS, max_retry_after=120.0)
+    decision = decide(outcome(K.THROTTLED, retry_after=3 * 86_400.0), 1, patient, random.Random(3))
+    assert (decision.verdict, decision.delay) == (Verdict.RETRY, 120.0)
