@@ -159,6 +159,30 @@ def test_batch_is_delivered(
     assert {r["job_id"] for r in sandbox.requests()} == set(job_ids)
 
 
+def test_at_full_speed_each_job_is_sent_exactly_once(
+    producer_for: Callable[..., Producer], start_worker: Start, sandbox: Sandbox
+) -> None:
+    """Two workers at their default concurrency, batches and single jobs mixed, no latency."""
+    start_worker()
+    start_worker()
+    producer = producer_for()
+    messages = [wire_message(to=f"9197{n:08d}") for n in range(3_000)]
+    job_ids = [job for start in range(0, 2_500, 500)
+               for job in producer.enqueue_many(messages[start : start + 500])]  # fmt: skip
+    job_ids += [producer.enqueue(message) for message in messages[2_500:]]
+
+    wait_until(
+        lambda: all(s is not None and s.final for s in producer.get_statuses(job_ids)),
+        timeout=120,
+        what="3,000 jobs to finish",
+    )
+    statuses = producer.get_statuses(job_ids)
+    assert {s.state if s else None for s in statuses} == {JobState.SENT}
+    assert {s.attempts if s else None for s in statuses} == {1}
+    received = sorted(r["job_id"] for r in sandbox.requests())
+    assert received == sorted(job_ids)  # each job once, and nothing else
+
+
 def test_api_key_never_reaches_redis_or_logs(
     producer_for: Callable[..., Producer],
     start_worker: Start,
