@@ -73,9 +73,11 @@ def _start_scheduler(**_: Any) -> None:
 @signals.worker_shutting_down.connect
 def _stop_sending(**_: Any) -> None:
     stopping.set()
-    runtime().scheduler.stop()
+    if runtime.cache_info().currsize:
+        runtime().stop_sending()
 
 
 @signals.worker_shutdown.connect
 def _close(**_: Any) -> None:
-    runtime().close()
+    if runtime.cache_info().currsize:  # nothing to close if the worker never got that far
+        runtime().close()

@@ -1,8 +1,8 @@
 """Delivering jobs: claim → send → decide → record, many jobs at once on one event loop.
 
-Each job runs as a coroutine holding one of ZQ_SEND_CONCURRENCY slots. Claims and verdicts
-of jobs that reach Redis together share one Lua call (`Batcher`), so a busy worker makes
-a few round trips per batch of sends instead of two per send.
+ZQ_SEND_CONCURRENCY sender coroutines take jobs from one queue. Claims and verdicts of jobs
+that reach Redis together share one Lua call (`Batcher`), so a busy worker makes a few round
+trips per batch of sends instead of two per send.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ POSTPONED = "postponed"
 
 
 class Courier:
-    """Sends jobs through Zixflow and records each one's fate in its job record."""
+    """Sends jobs through Zixflow and records each one's fate in its job record.
+
+    Jobs wait in a queue for one of ZQ_SEND_CONCURRENCY sender coroutines. Once the worker
+    stops, jobs still waiting go back to the schedule; `close` abandons sends in flight to
+    their claims.
+    """
 
     def __init__(
         self,
@@ -51,7 +56,8 @@ class Courier:
         self._dead_letters = dead_letters
         self._settings = settings
         self._stopping = stopping
-        self._slots = asyncio.Semaphore(settings.send_concurrency)
+        self._waiting: asyncio.Queue[tuple[str, asyncio.Future[str]]] = asyncio.Queue()
+        self._senders: list[asyncio.Task[None]] = []
         self._claims = Batcher(records.claim)
         self._finishes = Batcher(records.finish)
         self._rng = random.Random()
@@ -59,10 +65,15 @@ class Courier:
     async def deliver_all(self, job_ids: Sequence[str]) -> dict[str, int]:
         """Deliver a batch; returns how many ended each way.
 
-        Once the worker is stopping, jobs not yet started go back to the schedule. If Redis
-        is lost, the jobs already sending are recorded first, then the error is raised.
+        Jobs not started when the worker stops go back to the schedule. If Redis is lost,
+        the jobs already sending are recorded first, then the error is raised.
         """
-        ends = await asyncio.gather(*map(self._deliver, job_ids), return_exceptions=True)
+        if not self._senders:
+            self._senders = [
+                asyncio.create_task(self._sender()) for _ in range(self._settings.send_concurrency)
+            ]
+        futures = [self._enqueue(job_id) for job_id in job_ids]
+        ends = await asyncio.gather(*futures, return_exceptions=True)
         postponed = [job_id for job_id, end in zip(job_ids, ends, strict=True) if end == POSTPONED]
         await self._records.postpone(postponed)
         counts: Counter[str] = Counter()
@@ -72,30 +83,57 @@ class Courier:
             counts[end] += 1
         return dict(counts)
 
+    def stop(self) -> None:
+        """Postpone every job still waiting for a sender (call on the loop, once stopping)."""
+        while not self._waiting.empty():
+            _, future = self._waiting.get_nowait()
+            _settle(future, POSTPONED)
+
     async def close(self) -> None:
-        """Close the HTTP connections and the Redis client."""
+        """Abandon sends in flight to their claims; close the HTTP and Redis connections."""
+        for sender in self._senders:
+            sender.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
         await self._client.close()
         await self._records.close()
 
+    def _enqueue(self, job_id: str) -> asyncio.Future[str]:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        if self._stopping.is_set():
+            future.set_result(POSTPONED)
+        else:
+            self._waiting.put_nowait((job_id, future))
+        return future
+
+    async def _sender(self) -> None:
+        while True:
+            job_id, future = await self._waiting.get()
+            if future.done():  # its delivery task gave up waiting
+                continue
+            try:
+                _settle(future, await self._deliver(job_id))
+            except Exception as error:  # the delivery task decides what an error means
+                if not future.done():
+                    future.set_exception(error)
+
     async def _deliver(self, job_id: str) -> str:
         """Deliver one job if it is this worker's to send; returns what became of it."""
-        async with self._slots:
-            if self._stopping.is_set():
-                return POSTPONED
-            claim = await self._claims.submit(job_id)
-            if claim.result is ClaimResult.MISSING:
-                reason = f"unknown job {job_id}: never enqueued, or its record expired"
-                letter = DeadLetter.for_poison(reason, job_id)
-                await asyncio.to_thread(self._dead_letters.add, letter)
-                return claim.result
-            if claim.result is not ClaimResult.CLAIMED:
-                return claim.result
-            if claim.reclaimed:
-                log.warning("job %s: taken over from a worker that stopped mid-send; "
-                            "if that send went out, this one is a duplicate", job_id)  # fmt: skip
-            if claim.wait:
-                await asyncio.sleep(claim.wait)  # the rate-limit slot reserved for this send
-            return await self._send(job_id, claim)
+        if self._stopping.is_set():
+            return POSTPONED
+        claim = await self._claims.submit(job_id)
+        if claim.result is ClaimResult.MISSING:
+            reason = f"unknown job {job_id}: never enqueued, or its record expired"
+            letter = DeadLetter.for_poison(reason, job_id)
+            await asyncio.to_thread(self._dead_letters.add, letter)
+            return claim.result
+        if claim.result is not ClaimResult.CLAIMED:
+            return claim.result
+        if claim.reclaimed:
+            log.warning("job %s: taken over from a worker that stopped mid-send; "
+                        "if that send went out, this one is a duplicate", job_id)  # fmt: skip
+        if claim.wait:
+            await asyncio.sleep(claim.wait)  # the rate-limit slot reserved for this send
+        return await self._send(job_id, claim)
 
     async def _send(self, job_id: str, claim: Claim) -> str:
         try:
@@ -137,6 +175,11 @@ class Courier:
         )
         log.debug("job %s: %s (%s)", job_id, decision.verdict, reply)
         return decision.verdict.value
+
+
+def _settle(future: asyncio.Future[str], end: str) -> None:
+    if not future.done():
+        future.set_result(end)
 
 
 def _log_failure(job_id: str, outcome: Outcome, error: str) -> None:

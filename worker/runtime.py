@@ -61,11 +61,17 @@ class Runtime:
             if stopping.is_set():
                 deadline = min(deadline, time.monotonic() + self.settings.shutdown_grace)
             if time.monotonic() >= deadline:
-                raise SendsStillInFlight(f"sends of {len(job_ids)} job(s) still in flight")
+                future.cancel()
+                raise SendsStillInFlight("sends still in flight at the end of the grace period")
+
+    def stop_sending(self) -> None:
+        """Start no new send: jobs not yet started go back to the schedule."""
+        stopping.set()
+        self.scheduler.stop()
+        self.sends.loop.call_soon_threadsafe(self.courier.stop)
 
     def close(self) -> None:
-        """Stop the scheduler, close the HTTP connections and stop the event loop."""
-        self.scheduler.stop()
+        """Abandon sends still in flight, close the connections and stop the event loop."""
         self.sends.call(self.courier.close())
         self.sends.stop()
 

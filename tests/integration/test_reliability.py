@@ -243,6 +243,33 @@ def test_sigterm_loses_nothing(
     assert stopped_after < 30
 
 
+@pytest.mark.slow
+def test_sends_outlasting_the_grace_period_are_left_to_their_claims(
+    producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
+) -> None:
+    remote_sandbox.configure(FaultPlan(latency_ms=5000))
+    producer = producer_for()
+    job_ids = producer.enqueue_many(messages(300))
+    # Claims of 10 s (connect + read + margin), so the abandoned sends are taken over soon.
+    short_claims = {"ZQ_CONNECT_TIMEOUT": "1", "ZQ_READ_TIMEOUT": "8", "ZQ_LEASE_MARGIN": "0.5"}
+    worker = start_worker(
+        env={**short_claims, "ZQ_SEND_CONCURRENCY": "8", "ZQ_SHUTDOWN_GRACE": "0.2"}
+    )
+    wait_until(lambda: remote_sandbox.stats()["requests"] >= 8, timeout=30, what="sends")
+    started = time.monotonic()
+    assert worker.terminate(timeout=60) == 0
+    stopped_after = time.monotonic() - started
+    start_worker(env={**short_claims, "ZQ_SEND_CONCURRENCY": "300"})
+    wait_until(lambda: all_final(producer, job_ids), timeout=120, what="every job to finish")
+    statuses = [s for s in producer.get_statuses(job_ids) if s is not None]
+    reclaimed = sum(1 for s in statuses if s.reclaims)
+    print(f"\ngrace ran out: stopped in {stopped_after:.1f}s, {reclaimed} jobs taken over, "
+          f"{states(producer, job_ids)}")  # fmt: skip
+    assert states(producer, job_ids) == {"sent": 300}
+    assert stopped_after < 4  # it did not wait for the 5 s answers
+    assert reclaimed == 8  # only the sends in flight were left to their claims
+
+
 def test_replay_keeps_the_jobs_history(
     producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
 ) -> None:
