@@ -54,7 +54,7 @@ def say(text: str) -> None:
 def redis_service(workdir: Path) -> Iterator[RedisService]:
     """REDIS_URL if it answers; else a private redis-server; else an embedded fakeredis server."""
     url = os.environ.get("REDIS_URL") or ProducerSettings.model_fields["redis_url"].default
-    if _answers(url):
+    if redis_answers(url):
         say(f"Redis: {url}")
         yield RedisService(url, private=False)
         return
@@ -63,7 +63,7 @@ def redis_service(workdir: Path) -> Iterator[RedisService]:
     argv, note = _redis_server(port, workdir) or _embedded_redis(port, url)
     command = Command(argv, workdir / "redis.log")
     with running([command]) as (child,):
-        wait_ready(child, lambda: _answers(private_url), "Redis", command.log)
+        wait_ready(child, lambda: redis_answers(private_url), "Redis", command.log)
         say(f"Redis: none answered at {url}; {note} on port {port}")
         yield RedisService(private_url, private=True)
 
@@ -91,7 +91,8 @@ def _embedded_redis(port: int, tried: str) -> tuple[list[str], str]:
     )
 
 
-def _answers(url: str) -> bool:
+def redis_answers(url: str) -> bool:
+    """Whether a Redis server answers PING at `url` (within a second)."""
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         with client:

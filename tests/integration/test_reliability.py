@@ -20,6 +20,7 @@ import redis
 from producer import JobState, Producer, RedisUnavailable, keys
 from producer.deadletters import DeadLetters
 from producer.demo.processes import free_port
+from producer.demo.services import redis_answers
 from producer.envelope import EnvelopeBuilder
 from producer.settings import ProducerSettings
 from producer.store import Store
@@ -290,48 +291,43 @@ def test_replay_keeps_the_jobs_history(
     assert letters.get(job_id) is None
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+class PrivateRedis:
     """A redis-server of the test's own, with append-only persistence, that can be restarted."""
+
+    def __init__(self, binary: str, data_dir: Path) -> None:
+        self._argv = [binary, "--port", str(free_port()), "--bind", "127.0.0.1",
+                      "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                      "--dir", str(data_dir)]  # fmt: skip
+        self.url = f"redis://127.0.0.1:{self._argv[2]}/0"
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start the server (again) and wait until it answers."""
+        self.processes.append(subprocess.Popen(self._argv, stdout=subprocess.DEVNULL))
+        wait_until(lambda: redis_answers(self.url), timeout=20, what="the private Redis")
+        return self.processes[-1]
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = free_port()
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--appendonly", "yes",
-             "--appendfsync", "always", "--save", "", "--dir", str(tmp_path)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        processes.append(process)
-        client = redis.Redis(port=port)
-        wait_until(lambda: _pings(client), timeout=20, what="the private Redis")
-        return process
-
-    start.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]
-    yield start
-    for process in processes:
+    server = PrivateRedis(binary, tmp_path)
+    yield server
+    for process in server.processes:
         process.terminate()
         process.wait(timeout=10)
 
 
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
-
-
 @pytest.mark.slow
 def test_redis_restart_loses_no_job(
-    private_redis: Any,
+    private_redis: PrivateRedis,
     start_worker: Start,
     remote_sandbox: SandboxClient,
     pipeline_env: dict[str, str],
 ) -> None:
-    server = private_redis()
+    server = private_redis.start()
     pipeline_env["REDIS_URL"] = private_redis.url
     # kombu loses a message it had just popped when Redis dies; the sweep republishes it.
     pipeline_env["ZQ_STALE_AFTER"] = "20"
@@ -347,7 +343,7 @@ def test_redis_restart_loses_no_job(
     server.wait(timeout=20)
     with pytest.raises(RedisUnavailable, match="Redis is unreachable"):
         producer.enqueue(wire_message())
-    private_redis()
+    private_redis.start()
     job_ids += producer.enqueue_many(messages(1000, first=1000))
     wait_until(lambda: all_final(producer, job_ids), timeout=240, what="every job to finish")
     print(f"\nredis restart: {states(producer, job_ids)}, sandbox {remote_sandbox.stats()}")
