@@ -88,7 +88,6 @@ class JobRecords:
         self._client = client
         self._claim = load_script(client, "claim")
         self._finish = load_script(client, "finish")
-        self.worker_id = worker_id
         self._claim_args = [
             worker_id,
             settings.lease_seconds,
