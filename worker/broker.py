@@ -10,6 +10,11 @@ kombu also reads each item it pops from the queue list before any Celery hook se
 item that is not JSON stopped the worker, and one that is not a kombu message (no
 `properties.delivery_tag`, a body its encoding cannot decode) was dropped without a trace or
 stopped the worker too. Such items are dead-lettered here instead.
+
+Last, kombu hands a message out again once it has been unacknowledged for the visibility
+timeout, even while a live worker is still running its task (a batch of slow sends can take
+minutes). Each worker now marks its unacknowledged messages as fresh whenever the transport
+looks for expired ones, so only the messages of a worker that died are handed out again.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from queue import Empty
 from typing import Any
 
@@ -26,8 +32,23 @@ from kombu.transport import redis as kombu_redis
 from worker.poison import dead_letter
 
 
+class QoS(kombu_redis.QoS):
+    """kombu's ack emulation, keeping this worker's unacknowledged messages from expiring."""
+
+    def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
+        """Mark this worker's messages as fresh, then restore those of workers gone silent."""
+        held = tuple(self._delivered)  # acked ones linger here, but are gone from the index
+        if held:
+            with self.channel.conn_or_acquire() as client:
+                client.zadd(self.unacked_index_key, dict.fromkeys(held, time.time()), xx=True)
+        super().restore_visible(start, num, interval)  # type: ignore[no-untyped-call]
+
+
 class Channel(kombu_redis.Channel):
-    """The Redis channel, failing like a lost connection once its connection is released."""
+    """The Redis channel: it fails like a lost connection once released, dead-letters items
+    it cannot read, and keeps its own unacknowledged messages fresh."""
+
+    QoS = QoS
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         if self.connection is None or self.connection.client is None:

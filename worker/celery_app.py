@@ -25,9 +25,9 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,  # outlive any Redis restart
     broker_transport_options={
-        # A killed worker's unacknowledged messages come back after this many seconds. Retries
-        # and rate-limited jobs wait on our own schedule, never in the broker's unacked set,
-        # so the timeout only has to outlast one delivery task (a few seconds) and can be short
+        # A killed worker's unacknowledged messages come back after this many seconds. A live
+        # worker marks its own as fresh at every restore sweep (worker.broker), and retries
+        # wait on our own schedule, never in the unacked set, so the timeout can be short
         # enough for a dead worker's jobs to be taken over within two minutes.
         "visibility_timeout": settings.visibility_timeout,
         "unacked_restore_interval": 5,

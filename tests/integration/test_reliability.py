@@ -271,6 +271,22 @@ def test_sends_outlasting_the_grace_period_are_left_to_their_claims(
     assert reclaimed == 8  # only the sends in flight were left to their claims
 
 
+@pytest.mark.slow
+def test_a_task_outlasting_the_visibility_timeout_is_not_handed_out_again(
+    producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
+) -> None:
+    remote_sandbox.configure(FaultPlan(latency_ms=1000))
+    producer = producer_for()
+    # One delivery task of 40 jobs, two at a time, 1 s each: 20 s against a 10 s timeout.
+    job_ids = producer.enqueue_many(messages(40))
+    worker = start_worker(env={"ZQ_VISIBILITY_TIMEOUT": "10", "ZQ_SEND_CONCURRENCY": "2"})
+    wait_until(lambda: all_final(producer, job_ids), timeout=120, what="every job to finish")
+    received = worker.log_text().count("] received")
+    print(f"\nvisibility: a 20 s task under a 10 s timeout was received {received}x")
+    assert states(producer, job_ids) == {"sent": 40}
+    assert received == 1  # never restored to the queue while it ran
+
+
 def test_replay_keeps_the_jobs_history(
     producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
 ) -> None:
