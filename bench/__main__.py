@@ -1,6 +1,6 @@
 """`python -m bench`: the pipeline's throughput against a hand-written client, in one run.
 
-Needs a Redis (REDIS_URL, default redis://127.0.0.1:6379/14); the benchmark deletes its own
+Needs a Redis (REDIS_URL, default redis://127.0.0.1:6379/7); the benchmark deletes its own
 `zq:*` keys in that database before and after.
 """
 
@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke test")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7")
     )
     return parser.parse_args()
 

@@ -17,19 +17,51 @@ from producer.store import Store
 from tests.support import SANDBOX_KEY, WorkerProcess
 from worker.sandbox import Sandbox
 
-TEST_REDIS_URL = os.environ.get("ZQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+SERVER_URL = "redis://127.0.0.1:6379"
+TEST_DATABASES = range(15, 7, -1)
+"""Databases a test run may take, each held by one run at a time (see `test_database`)."""
+HOLD_SECONDS = 3 * 3600
+
+
+@pytest.fixture(scope="session")
+def test_database() -> Iterator[str]:
+    """A Redis database this test run holds alone: ZQ_TEST_REDIS_URL, or a free one of 8-15.
+
+    Runs on one machine (a CI run beside a developer's) would otherwise empty each other's
+    database mid-test. Each holds its database with a key in database 0 until it ends.
+    """
+    if explicit := os.environ.get("ZQ_TEST_REDIS_URL"):
+        yield explicit
+        return
+    holds = redis.Redis.from_url(f"{SERVER_URL}/0")
+    try:
+        holds.ping()
+    except redis.ConnectionError:
+        pytest.fail(f"no Redis at {SERVER_URL}: the tests need one")
+    owner = f"{os.getpid()}-{uuid.uuid4().hex}"
+    for number in TEST_DATABASES:
+        key = f"zixflow-queue:tests:db{number}"
+        if holds.set(key, owner, nx=True, ex=HOLD_SECONDS):
+            try:
+                yield f"{SERVER_URL}/{number}"
+            finally:
+                if holds.get(key) == owner.encode():
+                    holds.delete(key)
+                holds.close()
+            return
+    pytest.fail(f"every test database of {SERVER_URL} (8-15) is held by another test run")
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A real Redis database of the tests' own, emptied before and after each test."""
-    client = redis.Redis.from_url(TEST_REDIS_URL)
+def redis_url(test_database: str) -> Iterator[str]:
+    """A real Redis database of this test run's own, emptied before and after each test."""
+    client = redis.Redis.from_url(test_database)
     try:
         client.ping()
     except redis.ConnectionError:
-        pytest.fail(f"no Redis at {TEST_REDIS_URL}: the integration tests need one")
+        pytest.fail(f"no Redis at {test_database}: the integration tests need one")
     client.flushdb()
-    yield TEST_REDIS_URL
+    yield test_database
     client.flushdb()
     client.close()
 
