@@ -34,7 +34,7 @@ class Producer:
     def enqueue(self, message: MessageInput, *, idempotency_key: str | None = None) -> str:
         """Validate one message and queue it; returns its job id."""
         valid = parse_message(message)
-        wire = _wire_json(valid)
+        wire = valid.to_wire_json()
         job_id = _new_job_id()
         record = _record(valid, wire)
         if idempotency_key:
@@ -61,9 +61,10 @@ class Producer:
         valid = parse_messages(list(messages))
         job_ids = [_new_job_id() for _ in valid]
         size, created_at = self.settings.batch_size, repr(time.time())
+        envelopes = self._envelopes.build_chunks(job_ids, size)
         with redis_errors("enqueue the jobs"):
             pipe = self.store.records.pipeline(transaction=True)
-            for start in range(0, len(job_ids), size):
+            for start, envelope in zip(range(0, len(job_ids), size), envelopes, strict=True):
                 chunk = job_ids[start : start + size]
                 args: list[str | int] = [
                     self.settings.record_ttl,
@@ -72,16 +73,15 @@ class Producer:
                     len(chunk),
                 ]
                 for job_id, message in zip(chunk, valid[start : start + size], strict=True):
-                    args += (job_id, _wire_json(message), message.phone_id, message.to)
-                envelope = self._envelopes.build(chunk)
+                    args += (job_id, message.to_wire_json(), message.phone_id, message.to)
                 if self.store.shared:
                     args.append(envelope)
-                else:
-                    self.store.broker.lpush(self.settings.queue, envelope)  # after the records
                 self._enqueue_many_script(
                     keys=[self._shared_queue, keys.UNFINISHED], args=args, client=pipe
                 )
             pipe.execute()
+            if envelopes and not self.store.shared:
+                self.store.broker.lpush(self.settings.queue, *envelopes)  # after the records
         return job_ids
 
     def get_statuses(self, job_ids: Sequence[str]) -> list[JobStatus | None]:
@@ -116,11 +116,6 @@ def _record(message: ReplyButtonMessage, wire: str) -> dict[str, str]:
         Field.TO: message.to,
         Field.CREATED_AT: repr(time.time()),
     }
-
-
-def _wire_json(message: ReplyButtonMessage) -> str:
-    """The wire message as compact JSON (the same as `to_wire()`, serialised by pydantic-core)."""
-    return message.model_dump_json(by_alias=True, exclude_none=True)
 
 
 def _new_job_id() -> str:
