@@ -40,7 +40,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def _letters() -> DeadLetters:
     producer = default_producer()
-    return DeadLetters(producer.store, producer.settings.queue)
+    settings = producer.settings
+    return DeadLetters(producer.store, settings.queue, batch_size=settings.batch_size)
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -55,14 +56,13 @@ def list_command(args: argparse.Namespace) -> int:
 
 def show_command(args: argparse.Namespace) -> int:
     """Each entry in full."""
-    letters = _letters()
+    found = {letter.id: letter for letter in _letters().get_many(args.ids)}
     missing = []
     for letter_id in args.ids:
-        letter = letters.get(letter_id)
-        if letter is None:
-            missing.append(letter_id)
+        if letter_id in found:
+            print(json.dumps(found[letter_id].as_dict(), indent=2, ensure_ascii=False))
         else:
-            print(json.dumps(letter.as_dict(), indent=2, ensure_ascii=False))
+            missing.append(letter_id)
     return _report_missing(missing, "no dead letter")
 
 
@@ -96,7 +96,7 @@ def _chosen(args: argparse.Namespace, letters: DeadLetters) -> list[DeadLetter]:
         raise UsageError("name dead letters by id, or use --all (with --match to narrow it)")
     if args.all:
         return letters.entries(contains=args.match)
-    return [letter for letter in map(letters.get, args.ids) if letter is not None]
+    return letters.get_many(args.ids)
 
 
 def _report_missing(missing: list[str], what: str) -> int:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from producer import keys
 from producer.envelope import EnvelopeBuilder
+from producer.settings import DEFAULT_BATCH_SIZE
 from producer.store import Store
 
 RAW_LIMIT = 4096
@@ -44,10 +45,11 @@ class DeadLetter:
 class DeadLetters:
     """Lists, shows, replays and purges dead letters."""
 
-    def __init__(self, store: Store, queue: str) -> None:
+    def __init__(self, store: Store, queue: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self._records = store.records
         self._broker = store.broker
         self._queue = queue
+        self._batch_size = batch_size
         self._envelopes = EnvelopeBuilder(queue)
         self._replay = store.script("replay")
 
@@ -58,19 +60,25 @@ class DeadLetters:
         pipe.zadd(keys.DEAD_INDEX, {letter.id: letter.at})
         pipe.execute()
 
-    def entries(self, *, limit: int | None = None, contains: str | None = None) -> list[DeadLetter]:
+    def entries(self, *, contains: str | None = None) -> list[DeadLetter]:
         """Entries, newest first; `contains` keeps those whose reason or id mentions it."""
         ids: list[str] = self._records.zrevrange(keys.DEAD_INDEX, 0, -1)  # type: ignore[assignment]
-        letters = [letter for letter in self._load(ids) if _matches(letter, contains)]
-        return letters[:limit] if limit is not None else letters
+        return [letter for letter in self.get_many(ids) if _matches(letter, contains)]
 
     def get(self, letter_id: str) -> DeadLetter | None:
         """One entry by its id (a job id for failed jobs)."""
-        return next(iter(self._load([letter_id])), None)
+        return next(iter(self.get_many([letter_id])), None)
+
+    def get_many(self, letter_ids: Iterable[str]) -> list[DeadLetter]:
+        """The entries of these ids that exist, in order, read in one round trip."""
+        ids = list(letter_ids)
+        if not ids:
+            return []
+        return [DeadLetter(**json.loads(raw)) for raw in self._records.hmget(keys.DEAD, ids) if raw]
 
     def replay(self, letter_ids: Iterable[str]) -> list[str]:
         """Queue these failed jobs again under their own ids; returns the job ids replayed."""
-        job_ids = [letter.job_id for letter in self._load(letter_ids) if letter.job_id]
+        job_ids = [letter.job_id for letter in self.get_many(letter_ids) if letter.job_id]
         now = time.time()
         pipe = self._records.pipeline(transaction=False)
         for job_id in job_ids:
@@ -87,7 +95,9 @@ class DeadLetters:
             )
         replayed = [job_id for job_id, done in zip(job_ids, pipe.execute(), strict=True) if done]
         if replayed:
-            self._broker.lpush(self._queue, self._envelopes.build(replayed))
+            self._broker.lpush(
+                self._queue, *self._envelopes.build_chunks(replayed, self._batch_size)
+            )
         return replayed
 
     def purge(self, letter_ids: Iterable[str] | None = None) -> int:
@@ -104,14 +114,6 @@ class DeadLetters:
         pipe.zrem(keys.DEAD_INDEX, *ids)
         deleted, _ = pipe.execute()
         return int(deleted)
-
-    def _load(self, ids: Iterable[str]) -> Iterator[DeadLetter]:
-        ids = list(ids)
-        if not ids:
-            return
-        for raw in self._records.hmget(keys.DEAD, ids):
-            if raw:
-                yield DeadLetter(**json.loads(raw))
 
 
 def _matches(letter: DeadLetter, contains: str | None) -> bool:

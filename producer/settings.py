@@ -9,6 +9,8 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DAY = 24 * 3600
+DEFAULT_BATCH_SIZE = 100
+"""Jobs per delivery task, unless ZQ_BATCH_SIZE says otherwise."""
 
 
 class ProducerSettings(BaseSettings):
@@ -24,7 +26,9 @@ class ProducerSettings(BaseSettings):
     )
     queue: str = Field("zixflow", min_length=1)
     record_ttl: int = Field(7 * DAY, gt=0, description="seconds a job record is kept")
-    batch_size: int = Field(100, ge=1, le=1000, description="jobs per task from enqueue_many")
+    batch_size: int = Field(
+        DEFAULT_BATCH_SIZE, ge=1, le=1000, description="jobs per task from enqueue_many"
+    )
     socket_timeout: float = Field(5.0, gt=0)
 
     @property
