@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import secrets
 import threading
@@ -39,10 +40,21 @@ class FaultPlan:
     script: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("latency_ms", "retry_after", "slow_seconds"):
+            value = getattr(self, name)
+            if not _number(value) or not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite number of at least 0, not {value!r}")
+        if not isinstance(self.seed, int | None):
+            raise ValueError(f"seed must be an integer or null, not {self.seed!r}")
+        if not isinstance(self.rates, Mapping) or not isinstance(self.script, Mapping):
+            raise ValueError("rates and script must be mappings (JSON objects)")
+        if not all(_kinds(kinds) for kinds in self.script.values()):
+            raise ValueError("each script must be a list of answer kinds")
         unknown = (set(self.rates) | {k for s in self.script.values() for k in s}) - KINDS
         if unknown:
             raise ValueError(f"unknown answer kinds {sorted(unknown)}; known: {sorted(KINDS)}")
-        if sum(self.rates.values()) > 1 or any(rate < 0 for rate in self.rates.values()):
+        rates = self.rates.values()
+        if not all(_number(rate) and 0 <= rate <= 1 for rate in rates) or sum(rates) > 1:
             raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
 
     @classmethod
@@ -53,6 +65,18 @@ class FaultPlan:
     def to_dict(self) -> dict[str, Any]:
         """The plan's JSON form."""
         return asdict(self)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _kinds(value: object) -> bool:
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and all(isinstance(kind, str) for kind in value)
+    )
 
 
 class Faults:
