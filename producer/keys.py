@@ -36,13 +36,3 @@ def events(job_id: str) -> str:
 def idempotency(key: str) -> str:
     """The string mapping an idempotency key to its job id and message fingerprint."""
     return f"{PREFIX}:idem:{key}"
-
-
-def phone_rate(phone_id: str) -> str:
-    """The rate limiter state of one sending phone id."""
-    return f"{PREFIX}:rate:phone:{phone_id}"
-
-
-def recipient_pace(to: str) -> str:
-    """The pacing state of one recipient."""
-    return f"{PREFIX}:rate:to:{to}"

@@ -16,13 +16,13 @@ from typing import Any
 
 import redis
 
+from producer.cli_output import note
 from producer.deadletters import DeadLetters
 from producer.demo.processes import DemoError
 from producer.demo.report import ProgressBar, summary
 from producer.demo.services import (
     real_api,
     redis_service,
-    say,
     worker_processes,
     zixflow_service,
 )
@@ -90,10 +90,10 @@ def _run(count: int, workers: int, recipient: Recipient | None) -> int:
         stack.enter_context(worker_processes(workers, env, workdir))
         started = time.time()
         job_ids += producer.enqueue_many(demo_messages(count, recipient))
-        say(f"Enqueued {count} messages; every tenth asks for its submission status.")
+        note(f"Enqueued {count} messages; every tenth asks for its submission status.")
         statuses = _watch(producer, job_ids)
         print(summary(statuses, started, count), flush=True)
-        say("Stopping the workers and everything the demo started...")
+        note("Stopping the workers and everything the demo started...")
     return 0 if sum(status.final for status in statuses) == count else 1
 
 

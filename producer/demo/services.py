@@ -14,6 +14,7 @@ from pathlib import Path
 
 import redis
 
+from producer.cli_output import note
 from producer.demo.processes import Command, DemoError, free_port, running, wait_ready
 from producer.settings import ProducerSettings
 
@@ -45,26 +46,21 @@ class ZixflowService:
         return {"ZIXFLOW_API_KEY": self.api_key, "ZIXFLOW_BASE_URL": self.base_url}
 
 
-def say(text: str) -> None:
-    """A progress message, on stderr."""
-    print(text, file=sys.stderr, flush=True)
-
-
 @contextmanager
 def redis_service(workdir: Path) -> Iterator[RedisService]:
     """REDIS_URL if it answers; else a private redis-server; else an embedded fakeredis server."""
-    url = os.environ.get("REDIS_URL") or ProducerSettings.model_fields["redis_url"].default
+    url = ProducerSettings().redis_url
     if redis_answers(url):
-        say(f"Redis: {url}")
+        note(f"Redis: {url}")
         yield RedisService(url, private=False)
         return
     port = free_port()
     private_url = f"redis://127.0.0.1:{port}/0"
-    argv, note = _redis_server(port, workdir) or _embedded_redis(port, url)
+    argv, started = _redis_server(port, workdir) or _embedded_redis(port, url)
     command = Command(argv, workdir / "redis.log")
     with running([command]) as (child,):
         wait_ready(child, lambda: redis_answers(private_url), "Redis", command.log)
-        say(f"Redis: none answered at {url}; {note} on port {port}")
+        note(f"Redis: none answered at {url}; {started} on port {port}")
         yield RedisService(private_url, private=True)
 
 
@@ -111,7 +107,7 @@ def zixflow_service(workdir: Path) -> Iterator[ZixflowService]:
     """The real API when ZIXFLOW_API_KEY and ZIXFLOW_BASE_URL are both set; else the sandbox."""
     if real_api():
         base = os.environ["ZIXFLOW_BASE_URL"]
-        say(f"Zixflow: the API at {base}, with the key in ZIXFLOW_API_KEY")
+        note(f"Zixflow: the API at {base}, with the key in ZIXFLOW_API_KEY")
         yield ZixflowService(base, os.environ["ZIXFLOW_API_KEY"], sandbox=False)
         return
     from worker.sandbox import SandboxClient  # noqa: PLC0415 - worker code, only for the sandbox
@@ -125,7 +121,7 @@ def zixflow_service(workdir: Path) -> Iterator[ZixflowService]:
         url = f"http://127.0.0.1:{port}"
         wait_ready(child, SandboxClient(url).healthy, "the sandbox", command.log)
         faults = ", ".join(f"{kind} {rate:.0%}" for kind, rate in SANDBOX_FAULTS.items())
-        say(f"Zixflow: the sandbox on port {port}, misbehaving now and then ({faults})")
+        note(f"Zixflow: the sandbox on port {port}, misbehaving now and then ({faults})")
         yield ZixflowService(url, SANDBOX_KEY, sandbox=True)
 
 
@@ -142,7 +138,7 @@ def worker_processes(count: int, env: Mapping[str, str], workdir: Path) -> Itera
     with running(commands) as children:
         for index, (child, command) in enumerate(zip(children, commands, strict=True)):
             wait_ready(child, _logged_ready(command.log), f"worker {index}", command.log)
-        say(f"Workers: {count} processes, on a queue of their own ({env['ZQ_QUEUE']})")
+        note(f"Workers: {count} processes, on a queue of their own ({env['ZQ_QUEUE']})")
         yield
 
 
