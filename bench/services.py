@@ -18,17 +18,13 @@ from producer.demo.processes import free_port
 from worker.sandbox import SandboxClient
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WORKER_COMMAND = ["celery", "-A", "worker", "worker", "--loglevel=INFO", "-E"]
 BENCH_KEY = "bench-key"
 
 
 def compose_worker() -> tuple[list[str], int]:
     """The worker service's command and replica count from docker-compose.yml."""
-    compose = ROOT / "docker-compose.yml"
-    if not compose.exists():
-        return DEFAULT_WORKER_COMMAND, 2
-    service = yaml.safe_load(compose.read_text())["services"]["worker"]
-    command = service.get("command", DEFAULT_WORKER_COMMAND)
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
+    command = service["command"]
     command = shlex.split(command) if isinstance(command, str) else list(command)
     return command, int(service.get("deploy", {}).get("replicas", 1))
 
