@@ -2,6 +2,6 @@
 
 from worker.sandbox.client import SandboxClient
 from worker.sandbox.faults import FaultPlan
-from worker.sandbox.server import Sandbox, serve
+from worker.sandbox.server import Sandbox
 
-__all__ = ["FaultPlan", "Sandbox", "SandboxClient", "serve"]
+__all__ = ["FaultPlan", "Sandbox", "SandboxClient"]

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -254,7 +253,6 @@ def serve(
     port: int,
     api_key: str,
     plan: FaultPlan,
-    ready: Callable[[str], None] | None = None,
     key_source: str | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM; `key_source` names where a key not to print came from."""
@@ -268,8 +266,6 @@ def serve(
     signal.signal(signal.SIGINT, stop)
     shown = f"from {key_source}" if key_source else api_key
     print(f"sandbox listening on {url} (key: {shown})", file=sys.stderr, flush=True)
-    if ready is not None:
-        ready(url)
     try:
         server.serve_forever()
     finally:
