@@ -6,15 +6,13 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from worker.sandbox.faults import KINDS, FaultPlan
+from worker.sandbox.faults import FaultPlan
 from worker.sandbox.server import serve
 
 
 def parse_rate(text: str) -> tuple[str, float]:
     """KIND=P, e.g. error500=0.2."""
     kind, _, rate = text.partition("=")
-    if kind not in KINDS or not rate:
-        raise argparse.ArgumentTypeError(f"expected KIND=P with KIND one of {sorted(KINDS)}")
     return kind, float(rate)
 
 
