@@ -10,6 +10,7 @@ from importlib.resources import files
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from producer.errors import RedisUnavailable
 from producer.settings import ProducerSettings, producer_settings
@@ -42,8 +43,24 @@ class Store:
 
     def script(self, name: str) -> Callable[..., Any]:
         """A Lua script shipped with the producer, registered on the records Redis."""
-        source = files("producer.scripts").joinpath(f"{name}.lua").read_text()
-        return self.records.register_script(source)
+        return load_script(self.records, "producer.scripts", name)
+
+
+def load_script(
+    client: redis.Redis | redis.asyncio.Redis, package: str, name: str
+) -> Callable[..., Any]:
+    """The Lua script `name` shipped in `package`, registered on `client`."""
+    return client.register_script(files(package).joinpath(f"{name}.lua").read_text())
+
+
+def connection_options(socket_timeout: float) -> dict[str, Any]:
+    """How every client of the project talks to Redis, pooled or not, sync or asyncio."""
+    return {
+        "decode_responses": True,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "health_check_interval": 30,
+    }
 
 
 DEFAULT_POOL_SIZE = 100
@@ -51,13 +68,7 @@ DEFAULT_POOL_SIZE = 100
 
 def _client(url: str, socket_timeout: float, pool_size: int) -> redis.Redis:
     pool = redis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=pool_size,
-        timeout=socket_timeout,
-        decode_responses=True,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        health_check_interval=30,
+        url, max_connections=pool_size, timeout=socket_timeout, **connection_options(socket_timeout)
     )
     return redis.Redis(connection_pool=pool)
 

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery, signals
 
 from worker.errors import ConfigurationError
-from worker.runtime import require_api_key, runtime, stopping
+from worker.runtime import built_runtime, require_api_key, runtime, stopping
 from worker.settings import worker_settings
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,11 @@ def _start_scheduler(**_: Any) -> None:
 @signals.worker_shutting_down.connect
 def _stop_sending(**_: Any) -> None:
     stopping.set()
-    if runtime.cache_info().currsize:
-        runtime().stop_sending()
+    if built := built_runtime():
+        built.stop_sending()
 
 
 @signals.worker_shutdown.connect
 def _close(**_: Any) -> None:
-    if runtime.cache_info().currsize:  # nothing to close if the worker never got that far
-        runtime().close()
+    if built := built_runtime():  # nothing to close if the worker never got that far
+        built.close()

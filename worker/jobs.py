@@ -7,19 +7,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib.resources import files
 from typing import Any
 
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
 from producer import keys
+from producer.store import load_script
 from worker.settings import WorkerSettings
 
 
-def load_script(client: redis.Redis | AsyncRedis, name: str) -> Callable[..., Any]:
+def worker_script(client: redis.Redis | AsyncRedis, name: str) -> Callable[..., Any]:
     """A Lua script shipped with the worker, registered on `client`."""
-    return client.register_script(files("worker.scripts").joinpath(f"{name}.lua").read_text())
+    return load_script(client, "worker.scripts", name)
 
 
 class ClaimResult(StrEnum):
@@ -86,8 +86,8 @@ class JobRecords:
 
     def __init__(self, client: AsyncRedis, settings: WorkerSettings, worker_id: str) -> None:
         self._client = client
-        self._claim = load_script(client, "claim")
-        self._finish = load_script(client, "finish")
+        self._claim = worker_script(client, "claim")
+        self._finish = worker_script(client, "finish")
         self._claim_args = [
             worker_id,
             settings.lease_seconds,

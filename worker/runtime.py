@@ -14,7 +14,7 @@ from functools import cache
 import redis.asyncio
 
 from producer.deadletters import DeadLetters
-from producer.store import Store
+from producer.store import Store, connection_options
 from worker.delivery import Courier
 from worker.errors import ConfigurationError
 from worker.event_loop import EventLoopThread
@@ -36,10 +36,9 @@ class SendsStillInFlight(Exception):
 
 @dataclass(frozen=True)
 class Runtime:
-    """Store, event loop, courier, dead letters and scheduler of this worker process."""
+    """Event loop, courier, dead letters and scheduler of this worker process."""
 
     settings: WorkerSettings
-    store: Store
     sends: EventLoopThread
     courier: Courier
     dead_letters: DeadLetters
@@ -93,12 +92,13 @@ def require_api_key(settings: WorkerSettings) -> str:
 def async_redis(settings: WorkerSettings) -> redis.asyncio.Redis:
     """The event loop's client for job records (a few connections: its calls are batched)."""
     return redis.asyncio.Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_timeout=settings.socket_timeout,
-        socket_connect_timeout=settings.socket_timeout,
-        health_check_interval=30,
+        settings.redis_url, **connection_options(settings.socket_timeout)
     )
+
+
+def built_runtime() -> Runtime | None:
+    """This process's runtime if something has built it already, else None (builds nothing)."""
+    return runtime() if runtime.cache_info().currsize else None
 
 
 @cache
@@ -117,4 +117,4 @@ def runtime() -> Runtime:
     dead_letters = DeadLetters(store, settings.queue)
     records = JobRecords(async_redis(settings), settings, worker_id())
     courier = Courier(records, client, dead_letters, settings, stopping)
-    return Runtime(settings, store, sends, courier, dead_letters, Scheduler(store, settings))
+    return Runtime(settings, sends, courier, dead_letters, Scheduler(store, settings))

@@ -10,7 +10,7 @@ import redis
 from producer import keys
 from producer.envelope import EnvelopeBuilder
 from producer.store import Store
-from worker.jobs import load_script
+from worker.jobs import worker_script
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,10 @@ class Scheduler:
         self._store = store
         self._settings = settings
         self._envelopes = EnvelopeBuilder(settings.queue)
-        self._take = load_script(store.records, "take_due")
-        self._release = load_script(store.records, "release_due")
-        self._reap = load_script(store.records, "reap")
-        self._sweep = load_script(store.records, "sweep")
+        self._take = worker_script(store.records, "take_due")
+        self._release = worker_script(store.records, "release_due")
+        self._reap = worker_script(store.records, "reap")
+        self._sweep = worker_script(store.records, "sweep")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zixflow-scheduler", daemon=True)
 
