@@ -25,6 +25,7 @@ from bench.measure import (
 )
 from bench.services import BENCH_KEY, cpu_seconds, peak_rss_mb, sandbox_process, workers
 from producer import Producer
+from producer.demo.processes import DemoError
 from producer.settings import ProducerSettings
 from producer.store import Store
 from worker.sandbox import FaultPlan
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clear(producer.store.records, queue)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results: dict[str, Any] = {"machine": machine, "messages": count}
-    with sandbox_process() as sandbox, tempfile.TemporaryDirectory() as logs:
+    with tempfile.TemporaryDirectory() as logs, sandbox_process(Path(logs)) as sandbox:
         limit_messages = sample_messages(limit_count)
         results["limit_session"] = raw_client_rate(sandbox.url, BENCH_KEY, limit_messages, 1)
         results["limit_threads"] = raw_client_rate(sandbox.url, BENCH_KEY, limit_messages, 16)
@@ -103,7 +104,11 @@ def report(results: dict[str, Any]) -> str:
 def main() -> int:
     """Run, print the table, and write JSON when asked."""
     args = parse_args()
-    results = run(args)
+    try:
+        results = run(args)
+    except DemoError as error:  # the sandbox or a worker did not start: its log says why
+        print(f"python -m bench: error: {error}", file=sys.stderr)
+        return 1
     print(report(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

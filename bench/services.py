@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from producer.demo.processes import free_port
+from producer.demo.processes import Command, free_port, running, wait_ready
 from worker.sandbox import SandboxClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,29 +27,15 @@ def compose_worker() -> tuple[list[str], int]:
     return command, int(service.get("deploy", {}).get("replicas", 1))
 
 
-def _wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @contextmanager
-def sandbox_process() -> Iterator[SandboxClient]:
+def sandbox_process(log_dir: Path) -> Iterator[SandboxClient]:
     """The sandbox in a process of its own, so it never shares a GIL with what it measures."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key", BENCH_KEY],
-        stderr=subprocess.DEVNULL,
-    )
-    client = SandboxClient(f"http://127.0.0.1:{port}")
-    try:
-        _wait_for(client.healthy, "the sandbox")
+    argv = [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key", BENCH_KEY]
+    command = Command(argv, log_dir / "sandbox.log")
+    with running([command]) as (child,), SandboxClient(f"http://127.0.0.1:{port}") as client:
+        wait_ready(child, client.healthy, "the sandbox", command.log)
         yield client
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @contextmanager
@@ -59,36 +43,18 @@ def workers(env: Mapping[str, str], log_dir: Path) -> Iterator[list[subprocess.P
     """Worker processes started with compose's command and replica count; stopped on exit."""
     command, replicas = compose_worker()
     command = [sys.executable, "-m", *command] if command[0] == "celery" else command
-    processes = []
-    logs = []
-    try:
-        for index in range(replicas):
-            log = (log_dir / f"worker-{index}.log").open("wb")
-            logs.append(log)
-            processes.append(
-                subprocess.Popen(
-                    [*command, "-n", f"bench{index}@%h"],
-                    env={**os.environ, **env},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        for index in range(replicas):
-            path = log_dir / f"worker-{index}.log"
-            _wait_for(lambda p=path: " ready." in p.read_text(errors="replace"), "a worker")
+    commands = [
+        Command([*command, "-n", f"bench{index}@%h"], log_dir / f"worker-{index}.log", env)
+        for index in range(replicas)
+    ]
+    with running(commands) as processes:
+        for index, (process, started) in enumerate(zip(processes, commands, strict=True)):
+            wait_ready(process, _logged_ready(started.log), f"worker {index}", started.log)
         yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        for log in logs:
-            log.close()
+
+
+def _logged_ready(log: Path) -> Callable[[], bool]:
+    return lambda: " ready." in log.read_text(errors="replace")
 
 
 def peak_rss_mb(pid: int) -> float:
