@@ -14,7 +14,7 @@ from producer.envelope import EnvelopeBuilder
 from producer.errors import IdempotencyConflict
 from producer.message import ReplyButtonMessage, parse_message, parse_messages
 from producer.settings import ProducerSettings, producer_settings
-from producer.status import Field, JobState, JobStatus
+from producer.status import JobStatus
 from producer.store import Store, default_store, redis_errors
 
 MessageInput = Mapping[str, Any] | ReplyButtonMessage
@@ -36,9 +36,6 @@ class Producer:
         valid = parse_message(message)
         wire = valid.to_wire_json()
         job_id = _new_job_id()
-        record = _record(valid, wire)
-        if idempotency_key:
-            record[Field.IDEMPOTENCY_KEY] = idempotency_key
         envelope = self._envelopes.build([job_id])
         fingerprint = hashlib.sha256(wire.encode()).hexdigest() if idempotency_key else ""
         keys_ = [
@@ -47,7 +44,8 @@ class Producer:
             self._shared_queue,
             keys.UNFINISHED,
         ]
-        args = [job_id, fingerprint, self.settings.record_ttl, envelope, *_flatten(record)]
+        args = [job_id, fingerprint, self.settings.record_ttl, envelope, repr(time.time()),
+                wire, valid.phone_id, valid.to, idempotency_key or ""]  # fmt: skip
         with redis_errors("enqueue the job"):
             existing = self._enqueue_script(keys=keys_, args=args)
             if existing:
@@ -106,24 +104,8 @@ class Producer:
 _JOB_PREFIX = keys.job("")
 
 
-def _record(message: ReplyButtonMessage, wire: str) -> dict[str, str]:
-    """A new job's record: queued, with the wire message and what the rate limits key on."""
-    return {
-        Field.STATE: JobState.QUEUED.value,
-        Field.ATTEMPTS: "0",
-        Field.MESSAGE: wire,
-        Field.PHONE_ID: message.phone_id,
-        Field.TO: message.to,
-        Field.CREATED_AT: repr(time.time()),
-    }
-
-
 def _new_job_id() -> str:
     return uuid.uuid4().hex
-
-
-def _flatten(record: Mapping[str, str]) -> list[str]:
-    return [item for pair in record.items() for item in pair]
 
 
 def _existing_job(existing: str, fingerprint: str, idempotency_key: str | None) -> str:
