@@ -17,6 +17,8 @@ from producer.status import JobState, JobStatus
 
 MESSAGE_FLAGS = ("to", "phone_id", "body", "button", "header", "header_image", "header_video",
                  "header_document", "footer")  # fmt: skip
+REQUIRED_FLAGS = MESSAGE_FLAGS[:4]
+"""What a message from flags needs at least: to, phone id, body and a button."""
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -74,14 +76,13 @@ def send_command(args: argparse.Namespace) -> int:
 
 def _message_from(args: argparse.Namespace) -> ReplyButtonMessage:
     """The message the flags (or the file) describe."""
-    given = [f"--{flag.replace('_', '-')}" for flag in MESSAGE_FLAGS if getattr(args, flag)]
+    given = [_option(flag) for flag in MESSAGE_FLAGS if getattr(args, flag)]
     if args.file:
         if given:
             raise UsageError(f"--file takes the whole message; leave out {', '.join(given)}")
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
         return parse_message(json.loads(text))
-    missing = [f"--{flag}" for flag in ("to", "phone-id", "body", "button")
-               if not getattr(args, flag.replace("-", "_"))]  # fmt: skip
+    missing = [_option(flag) for flag in REQUIRED_FLAGS if not getattr(args, flag)]
     if missing:
         raise UsageError(f"give --file, or the message's flags; missing {', '.join(missing)}")
     return reply_buttons(
@@ -139,3 +140,7 @@ def _settled(statuses: list[JobStatus | None]) -> bool:
 def _status_line(status: JobStatus) -> str:
     fields = [status.job_id, status.state.value, f"attempts={status.attempts}"]
     return "\t".join(fields + ([status.error] if status.error else []))
+
+
+def _option(flag: str) -> str:
+    return f"--{flag.replace('_', '-')}"

@@ -6,7 +6,7 @@ import gc
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -31,7 +31,8 @@ TITLE_MAX = 20
 BUTTON_ID_MAX = 256
 PHONE_ID_MAX = 64
 SOURCE_MAX = 64
-HEADER_KINDS = ("text", "image", "video", "document")
+HeaderKind = Literal["text", "image", "video", "document"]
+HEADER_KINDS: tuple[HeaderKind, ...] = get_args(HeaderKind)
 
 HeaderText = Annotated[str, bounded_text(HEADER_TEXT_MAX)]
 BodyText = Annotated[str, bounded_text(BODY_TEXT_MAX)]
@@ -61,7 +62,7 @@ class Footer(_Wire):
 class Header(_Wire):
     """The optional header: text, or an image, video or document by URL; `type` names which."""
 
-    type: Literal["text", "image", "video", "document"]
+    type: HeaderKind
     text: HeaderText | None = None
     image: MediaUrl | None = None
     video: MediaUrl | None = None
