@@ -1,7 +1,7 @@
 """`python -m bench`: the pipeline's throughput against a hand-written client, in one run.
 
-Needs a Redis (REDIS_URL, default redis://127.0.0.1:6379/7); the benchmark deletes its own
-`zq:*` keys in that database before and after.
+Needs a Redis database of its own (--redis-url, else REDIS_URL, else redis://127.0.0.1:6379/7):
+it refuses to run on one that holds any `zq:*` key, and deletes the `zq:*` keys it made when done.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import (
+    SharedDatabase,
     clear,
     enqueue_rates,
     pipeline_rate,
     raw_client_rate,
+    require_own_database,
     sample_messages,
 )
 from bench.services import BENCH_KEY, cpu_seconds, peak_rss_mb, sandbox_process, workers
@@ -38,7 +40,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke test")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7")
+        "--redis-url",
+        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7"),
+        help="a Redis database for the benchmark alone (default: REDIS_URL, else database 7)",
     )
     return parser.parse_args()
 
@@ -48,36 +52,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     count = 300 if args.quick else args.messages
     limit_count = 300 if args.quick else 3_000
     queue = f"bench-{uuid.uuid4().hex[:6]}"
+    idle_queue = f"{queue}-idle"
     settings = ProducerSettings(redis_url=args.redis_url, queue=queue)
     producer = Producer(settings, Store.connect(settings))
-    clear(producer.store.records, queue)
+    require_own_database(producer.store, [queue, idle_queue])
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results: dict[str, Any] = {"machine": machine, "messages": count}
-    with tempfile.TemporaryDirectory() as logs, sandbox_process(Path(logs)) as sandbox:
-        limit_messages = sample_messages(limit_count)
-        results["limit_session"] = raw_client_rate(sandbox.url, BENCH_KEY, limit_messages, 1)
-        results["limit_threads"] = raw_client_rate(sandbox.url, BENCH_KEY, limit_messages, 16)
-        one, many = enqueue_rates(args.redis_url, sample_messages(min(count, 3_000)))
-        results["enqueue"], results["enqueue_many"] = one, many
-        env = {
-            "REDIS_URL": args.redis_url,
-            "ZQ_QUEUE": queue,
-            "ZIXFLOW_API_KEY": BENCH_KEY,
-            "ZIXFLOW_BASE_URL": sandbox.url,
-            "ZQ_PHONE_RATE": "100000",  # the benchmark measures delivery, not WhatsApp's limits
-        }
-        with workers(env, Path(logs)) as processes:
-            pids = [process.pid for process in processes]
-            # New recipients for each run: the default pacing per recipient stays on.
-            timeout = 60 + count / 50
-            cpu = cpu_seconds(pids)
-            results["pipeline"] = pipeline_rate(producer, sample_messages(count), timeout)
-            results["worker_cpu_ms_per_message"] = (cpu_seconds(pids) - cpu) * 1000 / count
-            sandbox.configure(FaultPlan(latency_ms=100))
-            later = sample_messages(count, first=count)
-            results["pipeline_100ms"] = pipeline_rate(producer, later, timeout)
-            results["worker_peak_rss_mb"] = [peak_rss_mb(pid) for pid in pids]
-    clear(producer.store.records, queue)
+    try:
+        with tempfile.TemporaryDirectory() as logs, sandbox_process(Path(logs)) as sandbox:
+            limit_messages = sample_messages(limit_count)
+            results["limit_session"] = raw_client_rate(sandbox.url, BENCH_KEY, limit_messages, 1)
+            results["limit_threads"] = raw_client_rate(sandbox.url, BENCH_KEY, limit_messages, 16)
+            idle = sample_messages(min(count, 3_000))
+            results["enqueue"], results["enqueue_many"] = enqueue_rates(
+                args.redis_url, idle_queue, idle
+            )
+            env = {
+                "REDIS_URL": args.redis_url,
+                "ZQ_QUEUE": queue,
+                "ZIXFLOW_API_KEY": BENCH_KEY,
+                "ZIXFLOW_BASE_URL": sandbox.url,
+                "ZQ_PHONE_RATE": "100000",  # it measures delivery, not WhatsApp's limits
+            }
+            with workers(env, Path(logs)) as processes:
+                pids = [process.pid for process in processes]
+                # New recipients for each run: the default pacing per recipient stays on.
+                timeout = 60 + count / 50
+                cpu = cpu_seconds(pids)
+                results["pipeline"] = pipeline_rate(producer, sample_messages(count), timeout)
+                results["worker_cpu_ms_per_message"] = (cpu_seconds(pids) - cpu) * 1000 / count
+                sandbox.configure(FaultPlan(latency_ms=100))
+                later = sample_messages(count, first=count)
+                results["pipeline_100ms"] = pipeline_rate(producer, later, timeout)
+                results["worker_peak_rss_mb"] = [peak_rss_mb(pid) for pid in pids]
+    finally:
+        clear(producer.store.records, queue)
     results["pipeline_vs_limit"] = results["pipeline"] / results["limit_session"]
     return results
 
@@ -106,6 +115,9 @@ def main() -> int:
     args = parse_args()
     try:
         results = run(args)
+    except SharedDatabase as error:
+        print(f"python -m bench: error: {error}", file=sys.stderr)
+        return 2
     except DemoError as error:  # the sandbox or a worker did not start: its log says why
         print(f"python -m bench: error: {error}", file=sys.stderr)
         return 1

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -68,9 +67,11 @@ def raw_client_rate(url: str, key: str, messages: list[dict[str, Any]], threads:
             return _rate(len(bodies), lambda: list(pool.map(post, bodies)))
 
 
-def enqueue_rates(redis_url: str, messages: list[dict[str, Any]]) -> tuple[float, float]:
-    """Jobs/s for `enqueue` in a loop and for `enqueue_many` in batches of 1,000."""
-    settings = ProducerSettings(redis_url=redis_url, queue=f"bench-idle-{uuid.uuid4().hex[:6]}")
+def enqueue_rates(
+    redis_url: str, queue: str, messages: list[dict[str, Any]]
+) -> tuple[float, float]:
+    """Jobs/s for `enqueue` in a loop and for `enqueue_many` in batches of 1,000, on `queue`."""
+    settings = ProducerSettings(redis_url=redis_url, queue=queue)
     producer = Producer(settings, Store.connect(settings))
     try:
         one = _rate(len(messages), lambda: [producer.enqueue(m) for m in messages])
@@ -103,8 +104,34 @@ def pipeline_rate(producer: Producer, messages: list[dict[str, Any]], timeout: f
     return len(job_ids) / (last_sent - started)
 
 
+class SharedDatabase(RuntimeError):
+    """The Redis database given to the benchmark holds keys it did not make."""
+
+
+def require_own_database(store: Store, queues: Sequence[str]) -> None:
+    """Refuse a database with any `zq:*` key, or with one of the benchmark's queues, in it.
+
+    The benchmark deletes every `zq:*` key when done, so it must have the database to itself.
+    """
+    options = store.records.connection_pool.connection_kwargs
+    server = options.get("path") or f"{options.get('host')}:{options.get('port')}"
+    where = f"database {options.get('db', 0)} on {server}"
+    if next(store.records.scan_iter(f"{keys.PREFIX}:*", count=1000), None) is not None:
+        raise SharedDatabase(
+            f"{where} already holds {keys.PREFIX}:* keys, and the benchmark deletes them all "
+            "when done: give it a Redis database of its own (--redis-url, e.g. "
+            "redis://127.0.0.1:6379/7)"
+        )
+    taken = [queue for queue in queues if store.broker.exists(queue)]
+    if taken:
+        raise SharedDatabase(f"the queue {taken[0]} already exists: it is not the benchmark's")
+
+
 def clear(client: redis.Redis, queue: str) -> None:
-    """Delete the benchmark's keys (records, schedule, stats) and its queue."""
+    """Delete every `zq:*` key (records, schedule, stats) and the queue.
+
+    Only for a database of the benchmark's own (see `require_own_database`).
+    """
     client.delete(queue)
     batch = []
     for key in client.scan_iter(f"{keys.PREFIX}:*", count=1000):
