@@ -97,10 +97,8 @@ def pipeline_rate(producer: Producer, messages: list[dict[str, Any]], timeout: f
         if time.monotonic() > deadline:
             raise RuntimeError("the pipeline did not deliver every message in time")
         time.sleep(0.05)
-    pipe = records.pipeline(transaction=False)
-    for job_id in job_ids:
-        pipe.hget(keys.job(job_id), "sent_at")
-    last_sent = max(float(sent_at) for sent_at in pipe.execute())
+    sent = [status.sent_at for status in producer.get_statuses(job_ids) if status is not None]
+    last_sent = max(sent_at.timestamp() for sent_at in sent if sent_at is not None)
     return len(job_ids) / (last_sent - started)
 
 
