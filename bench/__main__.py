@@ -76,12 +76,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             with workers(env, Path(logs)) as processes:
                 pids = [process.pid for process in processes]
-                # New recipients for each run: the default pacing per recipient stays on.
                 timeout = 60 + count / 50
                 cpu = cpu_seconds(pids)
                 results["pipeline"] = pipeline_rate(producer, sample_messages(count), timeout)
                 results["worker_cpu_ms_per_message"] = (cpu_seconds(pids) - cpu) * 1000 / count
                 sandbox.configure(FaultPlan(latency_ms=100))
+                # New recipients for each run: the default pacing per recipient stays on.
                 later = sample_messages(count, first=count)
                 results["pipeline_100ms"] = pipeline_rate(producer, later, timeout)
                 results["worker_peak_rss_mb"] = [peak_rss_mb(pid) for pid in pids]
