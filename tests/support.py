@@ -1,20 +1,32 @@
-"""Helpers the tests share: polling with a deadline, and real worker processes."""
+"""Helpers the tests share: polling, worker processes, messages, job states, the sandbox."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import requests
+
+from producer import JobStatus, Producer
+from producer.store import Store
+from worker.sandbox.server import SEND_PATH
 
 T = TypeVar("T")
 
 SANDBOX_KEY = "test-key-5f1d0c"
 """The API key the tests' sandbox expects (a throwaway)."""
+BEARER = f"Bearer {SANDBOX_KEY}"
+"""The Authorization header the tests' sandbox accepts."""
 
 
 def wait_until(
@@ -101,3 +113,62 @@ def wire_message(to: str = "919876543210", **overrides: object) -> dict[str, obj
     }
     message.update(overrides)
     return message
+
+
+def wire_messages(count: int, first: int = 0) -> list[dict[str, object]]:
+    """`count` valid messages to distinct recipients, 919800000000 + `first` onwards."""
+    return [wire_message(to=f"9198{first + n:08d}") for n in range(count)]
+
+
+def final_status(producer: Producer, job_id: str, timeout: float = 30) -> JobStatus:
+    """Poll a job until it is sent or failed."""
+
+    def finished() -> JobStatus | None:
+        status = producer.get_status(job_id)
+        return status if status is not None and status.final else None
+
+    return wait_until(finished, timeout=timeout, what=f"job {job_id} to finish")
+
+
+def all_final(producer: Producer, job_ids: list[str]) -> bool:
+    """Whether every one of the jobs is sent or failed."""
+    return all(s is not None and s.final for s in producer.get_statuses(job_ids))
+
+
+def states(producer: Producer, job_ids: list[str]) -> dict[str, int]:
+    """How many of the jobs are in each state ("missing" for no record)."""
+    counts: dict[str, int] = defaultdict(int)
+    for status in producer.get_statuses(job_ids):
+        counts[status.state if status else "missing"] += 1
+    return dict(counts)
+
+
+def queued_job_ids(store: Store, queue: str) -> list[list[str]]:
+    """The job-id lists of every task message on the queue, oldest first."""
+    raw_messages = store.broker.lrange(queue, 0, -1)[::-1]
+    bodies = [json.loads(base64.b64decode(json.loads(raw)["body"])) for raw in raw_messages]
+    return [body[0][0] for body in bodies]
+
+
+def table_rows(table: str) -> dict[str, str]:
+    """A printed two-column table (cells split by two or more spaces) as {label: value}."""
+    cells = (re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in table.splitlines())
+    return {cell[0]: cell[1] for cell in cells if len(cell) == 2}
+
+
+def send(
+    http: requests.Session,
+    url: str,
+    message: Any = None,
+    *,
+    authorization: str | None = BEARER,
+    job_id: str = "job-1",
+    data: bytes | None = None,
+    timeout: float = 10,
+) -> requests.Response:
+    """POST one message (or raw bytes) to the send endpoint of the sandbox at `url`."""
+    headers = {"Content-Type": "application/json", "X-Request-ID": job_id}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    body = data if data is not None else json.dumps(message or wire_message()).encode()
+    return http.post(url + SEND_PATH, data=body, headers=headers, timeout=timeout)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import wait_until
+from tests.support import table_rows, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -104,8 +103,7 @@ def test_demo_sends_reports_and_cleans_up(
     expected_note = {"REDIS_URL": f"Redis: {redis_url}", "redis-server": "started redis-server",
                      "embedded": "embedded fakeredis server"}[mode]  # fmt: skip
     assert expected_note in err
-    cells = (re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in out.splitlines())
-    rows = {cell[0]: cell[1] for cell in cells if len(cell) == 2}
+    rows = table_rows(out)
     assert rows["messages"] == count
     assert int(rows["sent"]) + int(rows["failed"]) == int(count)
     assert int(rows["sent"]) > int(count) // 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import shutil
 import subprocess
@@ -24,7 +25,15 @@ from producer.demo.services import redis_answers
 from producer.envelope import EnvelopeBuilder
 from producer.settings import ProducerSettings
 from producer.store import Store
-from tests.support import SANDBOX_KEY, WorkerProcess, wait_until, wire_message
+from tests.support import (
+    SANDBOX_KEY,
+    WorkerProcess,
+    all_final,
+    states,
+    wait_until,
+    wire_message,
+    wire_messages,
+)
 from worker.sandbox import FaultPlan, SandboxClient
 
 pytestmark = pytest.mark.integration
@@ -47,21 +56,6 @@ def remote_sandbox(pipeline_env: dict[str, str]) -> Iterator[SandboxClient]:
     process.wait(timeout=10)
 
 
-def messages(count: int, first: int = 0, **overrides: Any) -> list[dict[str, Any]]:
-    return [wire_message(to=f"9198{first + n:08d}", **overrides) for n in range(count)]
-
-
-def all_final(producer: Producer, job_ids: list[str]) -> bool:
-    return all(s is not None and s.final for s in producer.get_statuses(job_ids))
-
-
-def states(producer: Producer, job_ids: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for status in producer.get_statuses(job_ids):
-        counts[status.state if status else "missing"] += 1
-    return dict(counts)
-
-
 @pytest.mark.slow
 def test_killed_workers_lose_nothing(
     producer_for: Callable[..., Producer], start_worker: Start, remote_sandbox: SandboxClient
@@ -78,7 +72,7 @@ def test_killed_workers_lose_nothing(
     # Slow answers stretch the run over many kills (3 workers x 16 sends / 0.2 s = 240/s).
     remote_sandbox.configure(FaultPlan(latency_ms=200))
     producer = producer_for()
-    job_ids = producer.enqueue_many(messages(5000))
+    job_ids = producer.enqueue_many(wire_messages(5000))
     workers = [start_worker(env=env) for _ in range(3)]
     kills, victim = 0, 0
     deadline = time.monotonic() + 240
@@ -91,7 +85,7 @@ def test_killed_workers_lose_nothing(
         if kills >= 30:
             break
     last_kill = time.monotonic()
-    wait_until(lambda: all_final(producer, job_ids), timeout=120, what="every job to finish")
+    wait_until(lambda: all_final(producer, job_ids), timeout=240, what="every job to finish")
     recovered_after = time.monotonic() - last_kill
 
     stats = remote_sandbox.stats()
@@ -116,7 +110,7 @@ def test_poison_messages_are_dead_lettered_and_the_worker_carries_on(
     good = json.loads(EnvelopeBuilder(queue).build(["x"]))
 
     def envelope(**changes: Any) -> str:
-        message = json.loads(json.dumps(good))
+        message = copy.deepcopy(good)
         message.update(changes.pop("top", {}))
         message["headers"].update(changes)
         return json.dumps(message)
@@ -184,7 +178,7 @@ def test_fault_mix_ends_every_job_right(
     start_worker(env=env)
     start_worker(env=env)
     producer = producer_for()
-    job_ids = producer.enqueue_many(messages(300))
+    job_ids = producer.enqueue_many(wire_messages(300))
     wait_until(lambda: all_final(producer, job_ids), timeout=180, what="every job to finish")
 
     by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -199,7 +193,7 @@ def test_fault_mix_ends_every_job_right(
             assert status.error is not None and "131047" in status.error
         else:
             assert answers[-1] == "ok" and "window" not in answers, answers
-        for earlier, later in zip(by_job[status.job_id], by_job[status.job_id][1:], strict=False):
+        for earlier, later in pairwise(by_job[status.job_id]):
             if earlier["answer"] == "throttle429":
                 too_soon += later["t"] - earlier["t"] < retry_after
     print(f"\nfault mix: {states(producer, job_ids)}, {remote_sandbox.stats()['answers']}")
@@ -214,7 +208,7 @@ def test_phone_rate_and_recipient_pace_hold_across_workers(
     for _ in range(3):
         start_worker(env=env)
     producer = producer_for()
-    job_ids = producer.enqueue_many(messages(300) + [wire_message(to="919811111111")] * 5)
+    job_ids = producer.enqueue_many(wire_messages(300) + [wire_message(to="919811111111")] * 5)
     wait_until(lambda: all_final(producer, job_ids), timeout=120, what="every job to finish")
 
     arrivals = sorted(r["t"] for r in remote_sandbox.requests())
@@ -231,7 +225,7 @@ def test_sigterm_loses_nothing(
 ) -> None:
     remote_sandbox.configure(FaultPlan(latency_ms=50))
     producer = producer_for()
-    job_ids = producer.enqueue_many(messages(1000))
+    job_ids = producer.enqueue_many(wire_messages(1000))
     worker = start_worker(env={"ZQ_SHUTDOWN_GRACE": "10"})
     wait_until(lambda: remote_sandbox.stats()["requests"] > 100, timeout=30, what="sends")
     started = time.monotonic()
@@ -250,7 +244,7 @@ def test_sends_outlasting_the_grace_period_are_left_to_their_claims(
 ) -> None:
     remote_sandbox.configure(FaultPlan(latency_ms=5000))
     producer = producer_for()
-    job_ids = producer.enqueue_many(messages(300))
+    job_ids = producer.enqueue_many(wire_messages(300))
     # Claims of 10 s (connect + read + margin), so the abandoned sends are taken over soon.
     short_claims = {"ZQ_CONNECT_TIMEOUT": "1", "ZQ_READ_TIMEOUT": "8", "ZQ_LEASE_MARGIN": "0.5"}
     worker = start_worker(
@@ -278,7 +272,7 @@ def test_a_task_outlasting_the_visibility_timeout_is_not_handed_out_again(
     remote_sandbox.configure(FaultPlan(latency_ms=1000))
     producer = producer_for()
     # One delivery task of 40 jobs, two at a time, 1 s each: 20 s against a 10 s timeout.
-    job_ids = producer.enqueue_many(messages(40))
+    job_ids = producer.enqueue_many(wire_messages(40))
     worker = start_worker(env={"ZQ_VISIBILITY_TIMEOUT": "10", "ZQ_SEND_CONCURRENCY": "2"})
     wait_until(lambda: all_final(producer, job_ids), timeout=120, what="every job to finish")
     received = worker.log_text().count("] received")
@@ -353,14 +347,14 @@ def test_redis_restart_loses_no_job(
     producer = Producer(settings, Store.connect(settings))
     start_worker()
     start_worker()
-    job_ids = producer.enqueue_many(messages(1000))
+    job_ids = producer.enqueue_many(wire_messages(1000))
     wait_until(lambda: remote_sandbox.stats()["requests"] > 200, timeout=60, what="sends")
     server.terminate()
     server.wait(timeout=20)
     with pytest.raises(RedisUnavailable, match="Redis is unreachable"):
         producer.enqueue(wire_message())
     private_redis.start()
-    job_ids += producer.enqueue_many(messages(1000, first=1000))
+    job_ids += producer.enqueue_many(wire_messages(1000, first=1000))
     wait_until(lambda: all_final(producer, job_ids), timeout=240, what="every job to finish")
     print(f"\nredis restart: {states(producer, job_ids)}, sandbox {remote_sandbox.stats()}")
     assert states(producer, job_ids) == {"sent": 2000}

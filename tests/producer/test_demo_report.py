@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import re
 from datetime import UTC, datetime
 
 import pytest
 
 from producer.demo.report import ProgressBar, summary
 from producer.status import JobState, JobStatus
+from tests.support import table_rows
 
 START = 1_800_000_000.0
 WINDOW = "HTTP 400: (#131047) Re-engagement message :: Message failed to send because..."
@@ -26,16 +26,11 @@ def status(
     )  # fmt: skip
 
 
-def rows(table: str) -> dict[str, str]:
-    cells = (re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in table.splitlines())
-    return {cell[0]: cell[1] for cell in cells if len(cell) == 2}
-
-
 def test_summary_counts_outcomes_groups_failures_and_measures_latency() -> None:
     statuses = [status(n, JobState.SENT, 1, 0.1 * (n + 1)) for n in range(8)]
     statuses += [status(8, JobState.SENT, 3, 2.0)]
     statuses += [status(9, JobState.FAILED, 1, 0.5, WINDOW)]
-    table = rows(summary(statuses, START, expected=10))
+    table = table_rows(summary(statuses, START, expected=10))
     assert (table["messages"], table["sent"], table["failed"]) == ("10", "9", "1")
     assert table["HTTP 400: (#131047) Re-engagement message"] == "1"
     assert table["retried (more than one attempt)"] == "1 jobs"
@@ -48,7 +43,7 @@ def test_summary_counts_outcomes_groups_failures_and_measures_latency() -> None:
 
 def test_summary_says_when_jobs_did_not_finish() -> None:
     statuses = [status(0, JobState.SENT, 1, 1.0), status(1, JobState.RETRYING, 2, 0.0)]
-    assert rows(summary(statuses, START, expected=3))["NOT FINISHED"] == "2"
+    assert table_rows(summary(statuses, START, expected=3))["NOT FINISHED"] == "2"
 
 
 @pytest.mark.parametrize(

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
-from producer import IdempotencyConflict, JobState, Producer, ValidationError, keys
-from producer.store import Store
-from tests.support import wire_message
-
-
-def queued_job_ids(store: Store, queue: str) -> list[list[str]]:
-    """The job-id lists of every task message on the queue, oldest first."""
-    raw_messages = store.broker.lrange(queue, 0, -1)[::-1]
-    bodies = [json.loads(base64.b64decode(json.loads(raw)["body"])) for raw in raw_messages]
-    return [body[0][0] for body in bodies]
+from producer import IdempotencyConflict, Producer, ValidationError, keys
+from tests.support import queued_job_ids, wire_message, wire_messages
 
 
 def test_enqueue_writes_record_then_one_task(fake_producer: Producer) -> None:
@@ -75,7 +66,7 @@ def test_same_idempotency_key_with_another_message_is_refused(fake_producer: Pro
 
 
 def test_enqueue_many_chunks_jobs_into_tasks(fake_producer: Producer) -> None:
-    messages = [wire_message(to=f"9198000{n:05d}") for n in range(250)]
+    messages = wire_messages(250)
     job_ids = fake_producer.enqueue_many(messages)
 
     assert len(set(job_ids)) == 250
@@ -99,13 +90,3 @@ def test_enqueue_many_refuses_the_whole_batch_naming_bad_items(fake_producer: Pr
 def test_enqueue_many_of_nothing_queues_nothing(fake_producer: Producer) -> None:
     assert fake_producer.enqueue_many([]) == []
     assert fake_producer.store.records.dbsize() == 0
-
-
-def test_get_status_of_new_and_unknown_jobs(fake_producer: Producer) -> None:
-    job_id = fake_producer.enqueue(wire_message())
-    status = fake_producer.get_status(job_id)
-    assert status is not None
-    assert (status.job_id, status.state, status.attempts) == (job_id, JobState.QUEUED, 0)
-    assert status.result is None and status.error is None
-    assert status.created_at is not None
-    assert fake_producer.get_status("no-such-job") is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from producer import JobState, JobStatus, Producer, ProducerError, RedisUnavaila
 from producer.settings import ProducerSettings
 from producer.status import Field
 from producer.store import Store
-from tests.support import wire_message
+from tests.support import queued_job_ids, wire_message
 
 UNREACHABLE = "redis://127.0.0.1:1/0"
 IMPORT_PROBE = (
@@ -154,6 +153,7 @@ def test_enqueued_job_reads_back_as_queued(fake_producer: Producer) -> None:
         0,
         False,
     )
+    assert status.result is None and status.error is None
     assert status.created_at is not None
     assert before - 1 <= status.created_at.timestamp() <= time.time() + 1
     assert fake_producer.get_status("no-such-job") is None
@@ -199,12 +199,6 @@ def split_producer() -> Producer:
     return Producer(settings, Store(records, broker, shared=False))
 
 
-def task_job_ids(producer_: Producer) -> list[list[str]]:
-    """The job ids each queued task message carries, oldest first."""
-    raw = producer_.store.broker.lrange("zq-test", 0, -1)[::-1]
-    return [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in raw]
-
-
 def test_split_store_enqueue_writes_each_part_to_its_own_server(split_producer: Producer) -> None:
     job_id = split_producer.enqueue(wire_message())
 
@@ -212,7 +206,7 @@ def test_split_store_enqueue_writes_each_part_to_its_own_server(split_producer: 
     assert records.hget(keys.job(job_id), Field.STATE) == "queued"
     assert records.exists("zq-test") == 0
     assert broker.exists(keys.job(job_id)) == 0
-    assert task_job_ids(split_producer) == [[job_id]]
+    assert queued_job_ids(split_producer.store, "zq-test") == [[job_id]]
 
 
 def test_split_store_enqueue_many_writes_each_part_to_its_own_server(
@@ -227,4 +221,4 @@ def test_split_store_enqueue_many_writes_each_part_to_its_own_server(
     ]
     assert records.exists("zq-test") == 0
     assert broker.keys("*") == ["zq-test"]
-    assert task_job_ids(split_producer) == [job_ids]
+    assert queued_job_ids(split_producer.store, "zq-test") == [job_ids]

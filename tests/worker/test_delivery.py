@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from producer import JobState, Producer, keys
 from producer.deadletters import DeadLetters
 from producer.store import Store
-from tests.support import SANDBOX_KEY, wait_until, wire_message
+from tests.support import SANDBOX_KEY, wait_until, wire_messages
 from worker.delivery import Courier
 from worker.jobs import JobRecords
 from worker.runtime import async_redis
@@ -49,7 +49,7 @@ def stopping() -> threading.Event:
 @pytest.fixture
 def with_courier(
     worker_settings: WorkerSettings, producer: Producer, stopping: threading.Event
-) -> Iterator[Callable[[Callable[[Courier], Awaitable[T]]], T]]:
+) -> Callable[[Callable[[Courier], Awaitable[T]]], T]:
     """Run `scenario(courier)` on a fresh event loop, with the courier closed afterwards."""
 
     def run(scenario: Callable[[Courier], Awaitable[T]]) -> T:
@@ -69,14 +69,14 @@ def with_courier(
 
         return asyncio.run(main())
 
-    yield run
+    return run
 
 
 def test_a_batch_ends_each_way(
     producer: Producer, with_courier: Callable[..., dict[str, int]], sandbox: Sandbox
 ) -> None:
     sandbox.configure(FaultPlan(script={"919800000002": ["window"]}))
-    job_ids = producer.enqueue_many([wire_message(to=f"91980000000{n}") for n in range(6)])
+    job_ids = producer.enqueue_many(wire_messages(6))
 
     counts = with_courier(lambda courier: courier.deliver_all([*job_ids, "ghost"]))
 
@@ -97,7 +97,8 @@ def test_once_stopping_waiting_jobs_go_back_to_the_schedule(
     stopping: threading.Event,
 ) -> None:
     sandbox.configure(FaultPlan(latency_ms=300))
-    job_ids = producer.enqueue_many([wire_message(to=f"9198000000{n:02d}") for n in range(20)])
+    job_ids = producer.enqueue_many(wire_messages(20))
+    records = producer.store.records
 
     async def stop_midway(courier: Courier) -> dict[str, int]:
         delivery = asyncio.create_task(courier.deliver_all(job_ids))
@@ -108,7 +109,6 @@ def test_once_stopping_waiting_jobs_go_back_to_the_schedule(
         courier.stop()
         return await delivery
 
-    records = producer.store.records
     counts = with_courier(stop_midway)
 
     assert counts == {"sent": 4, "postponed": 16}

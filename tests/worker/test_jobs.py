@@ -14,7 +14,7 @@ import pytest
 from producer import Producer, keys
 from producer.deadletters import DeadLetters
 from producer.store import Store
-from tests.support import wire_message
+from tests.support import wire_message, wire_messages
 from worker.jobs import Claim, ClaimResult, Finish, JobRecords, Verdict
 from worker.runtime import async_redis
 from worker.scheduler import Scheduler
@@ -71,7 +71,7 @@ def records(redis_url: str) -> Iterator[Factory]:
 
 
 def test_claims_and_verdicts_of_many_jobs_in_one_call(producer: Producer, records: Factory) -> None:
-    job_ids = [producer.enqueue(wire_message(to=f"9198000000{n:02d}")) for n in range(3)]
+    job_ids = [producer.enqueue(message) for message in wire_messages(3)]
     jobs = records()
 
     claims = jobs.run(jobs.batch.claim(["nope", *job_ids, job_ids[0]]))
@@ -186,7 +186,7 @@ def test_a_verdict_written_again_after_a_lost_reply_is_no_duplicate(
 
 def test_phone_rate_reserves_slots_then_defers(producer: Producer, records: Factory) -> None:
     jobs = records(phone_rate=10, max_rate_wait=0.25)
-    job_ids = [producer.enqueue(wire_message(to=f"9198000000{n:02d}")) for n in range(6)]
+    job_ids = [producer.enqueue(message) for message in wire_messages(6)]
     claims = [jobs.claim(job_id) for job_id in job_ids]
     claimed = [c for c in claims if c.result is ClaimResult.CLAIMED]
     # 10/s with no burst: slots 0.1 s apart, so waits of about 0, 0.1 and 0.2 fit in 0.25 s.
@@ -209,7 +209,7 @@ def test_deferred_jobs_are_spread_at_the_limits_pace(
 
 def test_per_phone_overrides(producer: Producer, records: Factory) -> None:
     jobs = records(phone_rate=1, phone_rates={"1234567890": 1000}, max_rate_wait=0.05)
-    job_ids = [producer.enqueue(wire_message(to=f"9198000000{n:02d}")) for n in range(3)]
+    job_ids = [producer.enqueue(message) for message in wire_messages(3)]
     assert {jobs.claim(j).result for j in job_ids} == {ClaimResult.CLAIMED}
 
 
@@ -217,7 +217,6 @@ def test_scheduler_publishes_due_jobs_and_reaps_dead_claims(
     producer: Producer, records: Factory, store: Store
 ) -> None:
     settings = WorkerSettings(queue="zq-jobs")
-    store.broker.delete("zq-jobs")
     due_job = producer.enqueue(wire_message())
     stuck_job = producer.enqueue(wire_message(to="919800000002"))
     store.broker.delete("zq-jobs")

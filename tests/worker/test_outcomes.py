@@ -53,7 +53,8 @@ def test_recorded_response(case: dict[str, Any]) -> None:
     assert outcome.status_code == case["status"]
     assert outcome.whatsapp_code == case.get("code")
     assert outcome.retry_after == case.get("retry_after")
-    assert case.get("reason", "") in outcome.reason
+    if "reason" in case:
+        assert case["reason"] in outcome.reason
     assert outcome.body == json_object(case["body"])
     if outcome.kind is not K.SENT:
         assert outcome.reason.startswith(f"HTTP {case['status']}: ")

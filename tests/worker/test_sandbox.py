@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import SANDBOX_KEY, wait_until, wire_message
+from tests.support import BEARER, SANDBOX_KEY, send, wait_until, wire_message
 from worker.outcomes import OutcomeKind, classify_response
 from worker.sandbox import FaultPlan, Sandbox, SandboxClient
 from worker.sandbox.faults import KINDS
-from worker.sandbox.server import SEND_PATH
 
 ALICE, BOB = "919876543210", "14155550100"
 SUCCESS = {"status": True, "message": "Message sent successfully"}
@@ -45,23 +44,6 @@ def session() -> Iterator[requests.Session]:
         yield http
 
 
-def send(
-    http: requests.Session,
-    sandbox: Sandbox,
-    message: Any = None,
-    *,
-    key: str | None = SANDBOX_KEY,
-    job_id: str = "job-1",
-    data: bytes | None = None,
-) -> requests.Response:
-    """POST one message (or raw bytes) to the sandbox's send endpoint."""
-    headers = {"Content-Type": "application/json", "X-Request-ID": job_id}
-    if key is not None:
-        headers["Authorization"] = f"Bearer {key}"
-    body = data if data is not None else json.dumps(message or wire_message()).encode()
-    return http.post(sandbox.url + SEND_PATH, data=body, headers=headers, timeout=10)
-
-
 # --- authentication and validation ---
 
 
@@ -79,11 +61,7 @@ def send(
 def test_missing_or_wrong_bearer_is_refused(
     session: requests.Session, sandbox: Sandbox, authorization: str | None, message: str
 ) -> None:
-    headers = {"Content-Type": "application/json", "X-Request-ID": "job-1"}
-    if authorization is not None:
-        headers["Authorization"] = authorization
-
-    answer = session.post(sandbox.url + SEND_PATH, json=wire_message(), headers=headers, timeout=10)
+    answer = send(session, sandbox.url, authorization=authorization)
 
     assert answer.status_code == 401
     assert answer.json() == {"status": False, "message": message}
@@ -116,7 +94,7 @@ def invalid_title() -> dict[str, Any]:
 def test_invalid_body_is_invalid_data(
     session: requests.Session, sandbox: Sandbox, body: bytes
 ) -> None:
-    answer = send(session, sandbox, data=body)
+    answer = send(session, sandbox.url, data=body)
 
     assert answer.status_code == 400
     assert answer.json() == {"status": False, "message": "Invalid data Provided"}
@@ -124,7 +102,7 @@ def test_invalid_body_is_invalid_data(
 
 
 def test_deeply_nested_json_is_invalid_data(session: requests.Session, sandbox: Sandbox) -> None:
-    answer = send(session, sandbox, data=b"[" * 100_000)
+    answer = send(session, sandbox.url, data=b"[" * 100_000)
     assert answer.status_code == 400
     assert answer.json() == {"status": False, "message": "Invalid data Provided"}
 
@@ -133,7 +111,7 @@ def test_deeply_nested_json_is_invalid_data(session: requests.Session, sandbox: 
 
 
 def test_success_shape(session: requests.Session, sandbox: Sandbox) -> None:
-    answer = send(session, sandbox)
+    answer = send(session, sandbox.url)
 
     assert answer.status_code == 200
     assert answer.json() == SUCCESS
@@ -145,7 +123,7 @@ def test_submission_status_success_names_campaign_and_message(
 ) -> None:
     message = wire_message(submissionStatus=True)
 
-    answers = [send(session, sandbox, message, job_id=f"job-{n}").json() for n in range(3)]
+    answers = [send(session, sandbox.url, message, job_id=f"job-{n}").json() for n in range(3)]
 
     for answer in answers:
         assert set(answer) == {"status", "message", "campaignId", "messageId"}
@@ -159,7 +137,7 @@ def test_latency_is_added(session: requests.Session, sandbox: Sandbox) -> None:
     sandbox.configure(FaultPlan(latency_ms=150))
 
     started = time.monotonic()
-    answer = send(session, sandbox)
+    answer = send(session, sandbox.url)
     elapsed = time.monotonic() - started
 
     assert answer.json() == SUCCESS
@@ -189,7 +167,7 @@ def test_each_failure_kind_is_answered_as_specified(
 ) -> None:
     sandbox.configure(FaultPlan(rates={kind: 1.0}, retry_after=2.5))
 
-    answer = send(session, sandbox)
+    answer = send(session, sandbox.url)
 
     assert answer.status_code == status
     body = answer.json()
@@ -205,7 +183,7 @@ def test_drop_hangs_up_without_an_answer(session: requests.Session, sandbox: San
     sandbox.configure(FaultPlan(rates={"drop": 1.0}))
 
     with pytest.raises(requests.ConnectionError):
-        send(session, sandbox)
+        send(session, sandbox.url)
 
     assert [entry["answer"] for entry in sandbox.requests()] == ["drop"]
 
@@ -214,7 +192,7 @@ def test_slow_answers_late_but_succeeds(session: requests.Session, sandbox: Sand
     sandbox.configure(FaultPlan(rates={"slow": 1.0}, slow_seconds=0.3))
 
     started = time.monotonic()
-    answer = send(session, sandbox)
+    answer = send(session, sandbox.url)
 
     assert time.monotonic() - started >= 0.3
     assert answer.json() == SUCCESS
@@ -225,9 +203,8 @@ def test_slow_beyond_the_read_timeout_is_a_read_timeout(
     session: requests.Session, sandbox: Sandbox
 ) -> None:
     sandbox.configure(FaultPlan(rates={"slow": 1.0}, slow_seconds=1.0))
-    headers = {"Authorization": f"Bearer {SANDBOX_KEY}", "X-Request-ID": "job-1"}
     with pytest.raises(requests.ReadTimeout):
-        session.post(sandbox.url + SEND_PATH, json=wire_message(), headers=headers, timeout=0.2)
+        send(session, sandbox.url, timeout=0.2)
     # The answer is logged once the sleep is over; wait for it so no later test sees it.
     wait_until(sandbox.requests, timeout=5, what="the slow answer to be logged")
 
@@ -239,9 +216,9 @@ def test_script_plays_per_recipient_then_answers_ok(
 
     statuses = []
     for n in range(5):
-        statuses.append(("alice", send(session, sandbox, wire_message(to=ALICE)).status_code))
+        statuses.append(("alice", send(session, sandbox.url, wire_message(to=ALICE)).status_code))
         statuses.append(
-            ("bob", send(session, sandbox, wire_message(to=BOB), job_id=f"b{n}").status_code)
+            ("bob", send(session, sandbox.url, wire_message(to=BOB), job_id=f"b{n}").status_code)
         )
 
     assert [status for who, status in statuses if who == "alice"] == [500, 429, 200, 400, 200]
@@ -250,7 +227,7 @@ def test_script_plays_per_recipient_then_answers_ok(
 
 def test_scripts_key_on_the_normalised_number(session: requests.Session, sandbox: Sandbox) -> None:
     sandbox.configure(FaultPlan(script={ALICE: ["window"]}))
-    answer = send(session, sandbox, wire_message(to="+91 98765-43210"))
+    answer = send(session, sandbox.url, wire_message(to="+91 98765-43210"))
     assert answer.status_code == 400
 
 
@@ -259,7 +236,7 @@ RATES = {"error500": 0.2, "throttle429": 0.1, "window": 0.05}
 
 def answers_for(session: requests.Session, sandbox: Sandbox, count: int) -> list[str]:
     for n in range(count):
-        send(session, sandbox, job_id=f"job-{n}")
+        send(session, sandbox.url, job_id=f"job-{n}")
     return [entry["answer"] for entry in sandbox.requests()[-count:]]
 
 
@@ -292,11 +269,11 @@ def test_the_same_seed_gives_the_same_answers(session: requests.Session, sandbox
 def test_log_and_stats(session: requests.Session, sandbox: Sandbox) -> None:
     sandbox.configure(FaultPlan(script={BOB: ["error500"]}))
     before = time.time()
-    send(session, sandbox, job_id="job-1")
-    send(session, sandbox, job_id="job-1")  # a retry after a lost answer: sent twice
-    send(session, sandbox, wire_message(phoneId="555", submissionStatus=True), job_id="job-2")
-    send(session, sandbox, wire_message(to=BOB), job_id="job-3")
-    send(session, sandbox, key="wrong", job_id="job-4")
+    send(session, sandbox.url, job_id="job-1")
+    send(session, sandbox.url, job_id="job-1")  # a retry after a lost answer: sent twice
+    send(session, sandbox.url, wire_message(phoneId="555", submissionStatus=True), job_id="job-2")
+    send(session, sandbox.url, wire_message(to=BOB), job_id="job-3")
+    send(session, sandbox.url, authorization="Bearer wrong", job_id="job-4")
 
     log = sandbox.requests()
 
@@ -319,9 +296,9 @@ def test_log_and_stats(session: requests.Session, sandbox: Sandbox) -> None:
 
 
 def test_the_log_never_holds_the_key(session: requests.Session, sandbox: Sandbox) -> None:
-    send(session, sandbox)
-    send(session, sandbox, key=SANDBOX_KEY + "-old")
-    send(session, sandbox, data=b"{}")
+    send(session, sandbox.url)
+    send(session, sandbox.url, authorization=f"{BEARER}-old")
+    send(session, sandbox.url, data=b"{}")
     with SandboxClient(sandbox.url) as control:
         stored = json.dumps([sandbox.requests(), control.requests(), control.stats()])
 
@@ -330,7 +307,7 @@ def test_the_log_never_holds_the_key(session: requests.Session, sandbox: Sandbox
 
 
 def test_requests_returns_a_copy(session: requests.Session, sandbox: Sandbox) -> None:
-    send(session, sandbox)
+    send(session, sandbox.url)
     sandbox.requests().clear()
     assert len(sandbox.requests()) == 1
 
@@ -351,7 +328,7 @@ def test_control_configure_requests_stats_reset(
     plan = FaultPlan(retry_after=3.0, script={ALICE: ["throttle429", "window"]})
 
     control.configure(plan)
-    answers = [send(session, sandbox, job_id=f"job-{n}") for n in range(3)]
+    answers = [send(session, sandbox.url, job_id=f"job-{n}") for n in range(3)]
 
     assert [answer.status_code for answer in answers] == [429, 400, 200]
     assert answers[0].headers["Retry-After"] == "3"
@@ -368,13 +345,13 @@ def test_control_reset_forgets_log_and_script_but_keeps_rates(
     session: requests.Session, sandbox: Sandbox, control: SandboxClient
 ) -> None:
     control.configure(FaultPlan(rates={"error500": 1.0}, script={BOB: ["window"]}))
-    send(session, sandbox)
+    send(session, sandbox.url)
 
     control.reset()
 
     assert control.requests() == [] and control.stats()["requests"] == 0
-    assert send(session, sandbox, wire_message(to=BOB)).status_code == 500  # script forgotten
-    assert send(session, sandbox).status_code == 500  # rates kept
+    assert send(session, sandbox.url, wire_message(to=BOB)).status_code == 500  # script forgotten
+    assert send(session, sandbox.url).status_code == 500  # rates kept
 
 
 @pytest.mark.parametrize(
@@ -398,7 +375,7 @@ def test_control_refuses_a_bad_plan_and_keeps_the_old_one(
 
     assert answer.status_code == 400
     assert error in answer.json()["error"]
-    assert send(session, sandbox).status_code == 400  # still the window plan
+    assert send(session, sandbox.url).status_code == 400  # still the window plan
 
 
 @pytest.mark.parametrize(
@@ -414,24 +391,23 @@ def test_unknown_paths_are_404(
 
 
 def test_healthy_is_false_when_nothing_answers() -> None:
-    stopped = Sandbox(api_key=SANDBOX_KEY)
-    stopped.start()
-    with SandboxClient(stopped.url, timeout=1.0) as control:
-        assert control.healthy()
-    stopped.stop()
-    with SandboxClient(stopped.url, timeout=1.0) as control:
-        assert not control.healthy()
+    with Sandbox(api_key=SANDBOX_KEY) as stopped:
+        with SandboxClient(stopped.url, timeout=1.0) as control:
+            assert control.healthy()
+        stopped.stop()
+        with SandboxClient(stopped.url, timeout=1.0) as control:
+            assert not control.healthy()
 
 
 def test_a_stopped_sandbox_stops_answering_open_connections(session: requests.Session) -> None:
-    stopped = Sandbox(api_key=SANDBOX_KEY)
-    stopped.start()
-    assert send(session, stopped).status_code == 200  # leaves a keep-alive connection open
+    with Sandbox(api_key=SANDBOX_KEY) as stopped:
+        # Leaves a keep-alive connection open.
+        assert send(session, stopped.url).status_code == 200
 
-    stopped.stop()
+        stopped.stop()
 
-    with pytest.raises(requests.ConnectionError):
-        send(session, stopped)
+        with pytest.raises(requests.ConnectionError):
+            send(session, stopped.url)
 
 
 # --- the fault plan ---

@@ -13,19 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support import SANDBOX_KEY, wait_until, wire_message
+from tests.support import send, wait_until
 from worker.sandbox import FaultPlan, Sandbox, SandboxClient
 from worker.sandbox.__main__ import build_parser, main
-from worker.sandbox.server import SEND_PATH
 
 LISTENING = re.compile(r"sandbox listening on (http://127\.0\.0\.1:\d+) \(key: cli-key\)\n")
-
-
-def post(client: requests.Session, url: str) -> int:
-    """POST a valid message and return the HTTP status."""
-    headers = {"Authorization": f"Bearer {SANDBOX_KEY}"}
-    answer = client.post(url + SEND_PATH, json=wire_message(), headers=headers, timeout=10)
-    return answer.status_code
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
@@ -40,8 +32,7 @@ def test_the_standalone_sandbox_serves_and_exits_cleanly(stop_signal: signal.Sig
         url = listening[1]
         with SandboxClient(url) as control, requests.Session() as client:
             wait_until(control.healthy, timeout=10, what="the sandbox")
-            answer = client.post(url + SEND_PATH, json=wire_message(), timeout=10,
-                                 headers={"Authorization": "Bearer cli-key"})  # fmt: skip
+            answer = send(client, url, authorization="Bearer cli-key")
             assert (answer.status_code, answer.headers["Retry-After"]) == (429, "3")
             assert control.stats()["answers"] == {"throttle429": 1}
         process.send_signal(stop_signal)
@@ -87,7 +78,7 @@ def test_the_sandbox_loads_no_other_worker_code() -> None:
 def test_many_clients_are_served_at_once(sandbox: Sandbox) -> None:
     def statuses(_: int) -> list[int]:
         with requests.Session() as client:
-            return [post(client, sandbox.url) for _ in range(5)]
+            return [send(client, sandbox.url).status_code for _ in range(5)]
 
     with ThreadPoolExecutor(max_workers=200) as pool:
         answered = [status for batch in pool.map(statuses, range(200)) for status in batch]
@@ -100,7 +91,7 @@ def test_a_script_is_played_exactly_once_under_concurrency(sandbox: Sandbox) -> 
 
     def status(_: int) -> int:
         with requests.Session() as client:
-            return post(client, sandbox.url)
+            return send(client, sandbox.url).status_code
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         statuses = Counter(pool.map(status, range(200)))
@@ -118,7 +109,7 @@ def test_an_unread_body_never_garbles_the_next_request(
     with requests.Session() as client:
         answer = client.request(method, sandbox.url + path, data=b'{"x": 1}' * 100, timeout=10)
         assert answer.status_code == status
-        assert post(client, sandbox.url) == 200  # same keep-alive connection
+        assert send(client, sandbox.url).status_code == 200  # same keep-alive connection
 
 
 def test_requests_since_must_be_an_index(sandbox: Sandbox) -> None:

@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -63,8 +63,8 @@ class Exchange:
     """The outcomes of a client's sends and the requests the server saw."""
 
     outcomes: list[Outcome]
-    seen: list[Seen] = field(default_factory=list)
-    client: ZixflowClient | None = None
+    seen: list[Seen]
+    client: ZixflowClient
 
 
 def exchange(
@@ -124,7 +124,7 @@ def test_url_is_base_plus_send_path(base_path: str, path: str) -> None:
     result = exchange(Answer(), base_path=base_path)
     assert result.outcomes[0].kind is OutcomeKind.SENT
     assert result.seen[0].path == path
-    assert result.client is not None and result.client.url.endswith(path)
+    assert result.client.url.endswith(path)
 
 
 def test_each_send_carries_its_own_request_id() -> None:
