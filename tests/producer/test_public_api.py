@@ -18,7 +18,7 @@ from producer import JobState, JobStatus, Producer, ProducerError, RedisUnavaila
 from producer.settings import ProducerSettings
 from producer.status import Field
 from producer.store import Store
-from tests.support import queued_job_ids, wire_message
+from tests.support import queued_job_ids, wire_message, wire_messages
 
 UNREACHABLE = "redis://127.0.0.1:1/0"
 IMPORT_PROBE = (
@@ -222,3 +222,24 @@ def test_split_store_enqueue_many_writes_each_part_to_its_own_server(
     assert records.exists("zq-test") == 0
     assert broker.keys("*") == ["zq-test"]
     assert queued_job_ids(split_producer.store, "zq-test") == [job_ids]
+
+
+def test_split_store_enqueue_many_pushes_the_messages_after_the_records(
+    split_producer: Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker taking a message at once must find its jobs' records."""
+    records, broker = split_producer.store.records, split_producer.store.broker
+    records_at_push: list[set[str]] = []
+    push = broker.lpush
+
+    def recording_push(queue: str, *messages: str) -> object:
+        records_at_push.append(set(records.keys(keys.job("*"))))
+        return push(queue, *messages)
+
+    monkeypatch.setattr(broker, "lpush", recording_push)
+    job_ids = split_producer.enqueue_many(wire_messages(250))
+
+    assert records_at_push == [{keys.job(job_id) for job_id in job_ids}]  # one push, after all
+    assert [job for chunk in queued_job_ids(split_producer.store, "zq-test") for job in chunk] == (
+        job_ids
+    )

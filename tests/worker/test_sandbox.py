@@ -421,6 +421,12 @@ def test_a_stopped_sandbox_stops_answering_open_connections(session: requests.Se
         ({"rates": {"error500": 0.6, "throttle429": 0.5}}, "add up to at most 1"),
         ({"rates": {"error500": 1.5}}, "between 0 and 1"),
         ({"rates": {"error500": -0.1}}, "between 0 and 1"),
+        ({"latency_ms": -1}, "latency_ms must be a finite number"),
+        ({"retry_after": "soon"}, "retry_after must be"),
+        ({"slow_seconds": float("nan")}, "slow_seconds must be"),
+        ({"rates": ["error500"]}, "must be mappings"),
+        ({"script": {ALICE: "error500"}}, "list of answer kinds"),
+        ({"seed": [1]}, "seed must be"),
     ],
 )
 def test_fault_plan_validation(arguments: dict[str, Any], message: str) -> None:
