@@ -6,6 +6,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY producer ./producer
 COPY worker ./worker
+COPY zixflow_queue ./zixflow_queue
 RUN pip install '.[flower]' && useradd --create-home --uid 10001 app
 USER app
 CMD ["celery", "-A", "worker", "worker", "--loglevel=INFO", "-E"]

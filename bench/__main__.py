@@ -27,10 +27,10 @@ from bench.measure import (
 )
 from bench.services import BENCH_KEY, cpu_seconds, peak_rss_mb, sandbox_process, workers
 from producer import Producer
-from producer.demo.processes import DemoError
 from producer.settings import ProducerSettings
 from producer.store import Store
-from worker.sandbox import FaultPlan
+from zixflow_queue.demo.processes import DemoError
+from zixflow_queue.sandbox import FaultPlan
 
 
 def parse_args() -> argparse.Namespace:

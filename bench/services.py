@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from producer.demo.processes import Command, free_port, running, wait_ready
-from worker.sandbox import SandboxClient
+from zixflow_queue.demo.processes import Command, free_port, running, wait_ready
+from zixflow_queue.sandbox import SandboxClient
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-key"
@@ -31,7 +31,15 @@ def compose_worker() -> tuple[list[str], int]:
 def sandbox_process(log_dir: Path) -> Iterator[SandboxClient]:
     """The sandbox in a process of its own, so it never shares a GIL with what it measures."""
     port = free_port()
-    argv = [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key", BENCH_KEY]
+    argv = [
+        sys.executable,
+        "-m",
+        "zixflow_queue.sandbox",
+        "--port",
+        str(port),
+        "--api-key",
+        BENCH_KEY,
+    ]
     command = Command(argv, log_dir / "sandbox.log")
     with running([command]) as (child,), SandboxClient(f"http://127.0.0.1:{port}") as client:
         wait_ready(child, client.healthy, "the sandbox", command.log)

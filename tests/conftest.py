@@ -15,7 +15,7 @@ from producer.enqueue import Producer
 from producer.settings import ProducerSettings
 from producer.store import Store
 from tests.support import SANDBOX_KEY, WorkerProcess
-from worker.sandbox import Sandbox
+from zixflow_queue.sandbox import Sandbox
 
 SERVER_URL = "redis://127.0.0.1:6379"
 TEST_DATABASES = range(15, 7, -1)

@@ -19,7 +19,7 @@ import requests
 
 from producer import JobStatus, Producer
 from producer.store import Store
-from worker.sandbox.server import SEND_PATH
+from zixflow_queue.sandbox.server import SEND_PATH
 
 T = TypeVar("T")
 

@@ -99,7 +99,7 @@ def test_the_key_comes_from_the_environment() -> None:
     [
         ("worker", ["celery", "-A", "worker", "worker", "--help"]),
         ("flower", ["celery", "-A", "worker", "flower", "--help"]),
-        ("sandbox", ["python", "-m", "worker.sandbox", "--help"]),
+        ("sandbox", ["python", "-m", "zixflow_queue.sandbox", "--help"]),
     ],
 )
 def test_each_command_runs_without_docker(name: str, help_command: list[str]) -> None:

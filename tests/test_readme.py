@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from producer.cli import parse_arguments
 from producer.settings import environment_variables
-from worker.sandbox.__main__ import build_parser as sandbox_parser
 from worker.settings import WorkerSettings
+from zixflow_queue.cli.main import parse_arguments
+from zixflow_queue.sandbox.__main__ import build_parser as sandbox_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

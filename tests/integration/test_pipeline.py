@@ -20,7 +20,7 @@ from tests.support import (
     wire_message,
     wire_messages,
 )
-from worker.sandbox import FaultPlan, Sandbox
+from zixflow_queue.sandbox import FaultPlan, Sandbox
 
 pytestmark = pytest.mark.integration
 

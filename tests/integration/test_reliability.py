@@ -20,8 +20,6 @@ import redis
 
 from producer import JobState, Producer, RedisUnavailable, keys
 from producer.deadletters import DeadLetters
-from producer.demo.processes import free_port
-from producer.demo.services import redis_answers
 from producer.envelope import EnvelopeBuilder
 from producer.settings import ProducerSettings
 from producer.store import Store
@@ -34,7 +32,9 @@ from tests.support import (
     wire_message,
     wire_messages,
 )
-from worker.sandbox import FaultPlan, SandboxClient
+from zixflow_queue.demo.processes import free_port
+from zixflow_queue.demo.services import redis_answers
+from zixflow_queue.sandbox import FaultPlan, SandboxClient
 
 pytestmark = pytest.mark.integration
 Start = Callable[..., WorkerProcess]
@@ -45,7 +45,15 @@ def remote_sandbox(pipeline_env: dict[str, str]) -> Iterator[SandboxClient]:
     """The sandbox in its own process (heavy runs would starve an in-thread one)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key", SANDBOX_KEY],
+        [
+            sys.executable,
+            "-m",
+            "zixflow_queue.sandbox",
+            "--port",
+            str(port),
+            "--api-key",
+            SANDBOX_KEY,
+        ],
         stderr=subprocess.DEVNULL,
     )
     client = SandboxClient(f"http://127.0.0.1:{port}")

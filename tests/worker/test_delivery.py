@@ -16,9 +16,9 @@ from tests.support import SANDBOX_KEY, wait_until, wire_messages
 from worker.delivery import Courier
 from worker.jobs import JobRecords
 from worker.runtime import async_redis
-from worker.sandbox import FaultPlan, Sandbox
 from worker.settings import WorkerSettings
 from worker.zixflow import ZixflowClient, open_session
+from zixflow_queue.sandbox import FaultPlan, Sandbox
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""`python -m worker.sandbox`: serve the sandbox until interrupted."""
+"""`python -m zixflow_queue.sandbox`: serve the sandbox until interrupted."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from worker.sandbox.faults import FaultPlan
-from worker.sandbox.server import serve
+from zixflow_queue.sandbox.faults import FaultPlan
+from zixflow_queue.sandbox.server import serve
 
 
 def parse_rate(text: str) -> tuple[str, float]:
@@ -18,7 +18,7 @@ def parse_rate(text: str) -> tuple[str, float]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The sandbox's command-line flags."""
-    parser = argparse.ArgumentParser(prog="python -m worker.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m zixflow_queue.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8088)
     parser.add_argument("--api-key", default=os.environ.get("ZIXFLOW_API_KEY") or "sandbox-key")

@@ -14,8 +14,8 @@ import requests
 
 from tests.support import BEARER, SANDBOX_KEY, send, wait_until, wire_message
 from worker.outcomes import OutcomeKind, classify_response
-from worker.sandbox import FaultPlan, Sandbox, SandboxClient
-from worker.sandbox.faults import KINDS
+from zixflow_queue.sandbox import FaultPlan, Sandbox, SandboxClient
+from zixflow_queue.sandbox.faults import KINDS
 
 ALICE, BOB = "919876543210", "14155550100"
 SUCCESS = {"status": True, "message": "Message sent successfully"}

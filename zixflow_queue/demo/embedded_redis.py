@@ -1,4 +1,4 @@
-"""`python -m producer.demo.embedded_redis PORT`: fakeredis over TCP, for a demo with no Redis.
+"""`python -m zixflow_queue.demo.embedded_redis PORT`: fakeredis over TCP, for a demo with no Redis.
 
 For trying only: slower than Redis, and it keeps nothing. Every Lua script the pipeline runs is
 loaded up front, because fakeredis's TCP server hangs up on a client after answering NOSCRIPT

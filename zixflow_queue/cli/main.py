@@ -1,6 +1,6 @@
 """The `zixflow-queue` command: the argument parser, and errors turned into exit codes.
 
-Data goes to stdout, messages to stderr; exit codes are in `producer.cli_output`.
+Data goes to stdout, messages to stderr; exit codes are in `zixflow_queue.cli.output`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from collections.abc import Callable, Sequence
 
 import redis
 
-from producer import cli_dead, cli_jobs
-from producer.cli_output import FAILED, USAGE, UsageError, note
 from producer.errors import ProducerError, ValidationError
 from producer.settings import environment_variables
+from zixflow_queue.cli import dead, jobs
+from zixflow_queue.cli.output import FAILED, USAGE, UsageError, note
 
 
 def sandbox_command(args: argparse.Namespace) -> int:
-    """Serve the Zixflow sandbox until interrupted (the flags of `python -m worker.sandbox`)."""
-    from worker.sandbox.__main__ import main as serve  # noqa: PLC0415 - worker code, on demand
+    """Serve the Zixflow sandbox until interrupted (`python -m zixflow_queue.sandbox` flags)."""
+    from zixflow_queue.sandbox.__main__ import main as serve  # noqa: PLC0415 - on demand
 
     serve(args.sandbox_args)
     return 0
@@ -28,7 +28,7 @@ def sandbox_command(args: argparse.Namespace) -> int:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Run the whole pipeline on this machine and print a summary."""
-    from producer.demo import Recipient, run_demo  # noqa: PLC0415 - starts processes: on demand
+    from zixflow_queue.demo import Recipient, run_demo  # noqa: PLC0415 - starts processes: on demand
 
     if bool(args.to) != bool(args.phone_id):
         raise UsageError("--to and --phone-id go together")
@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
-    cli_jobs.register(commands, common)
-    cli_dead.register(commands, common)
+    jobs.register(commands, common)
+    dead.register(commands, common)
 
     sandbox = commands.add_parser("sandbox", add_help=False, help="serve the Zixflow sandbox "
                                   "(--help for its flags)")  # fmt: skip

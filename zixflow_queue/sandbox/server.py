@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from producer.message import parse_message
-from worker.sandbox.faults import FAULTS, OK, FaultPlan, Faults, failure_body, success_body
+from zixflow_queue.sandbox.faults import FAULTS, OK, FaultPlan, Faults, failure_body, success_body
 
 SEND_PATH = "/api/v1/campaign/whatsapp/message/send"
 NO_TOKEN = b'{"status":false,"message":"No token provided"}'

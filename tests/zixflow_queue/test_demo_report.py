@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producer.demo.report import ProgressBar, summary
 from producer.status import JobState, JobStatus
 from tests.support import table_rows
+from zixflow_queue.demo.report import ProgressBar, summary
 
 START = 1_800_000_000.0
 WINDOW = "HTTP 400: (#131047) Re-engagement message :: Message failed to send because..."

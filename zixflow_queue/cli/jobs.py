@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from producer.bulk import button_spec, read_messages
-from producer.cli_output import DONE, FAILED, UsageError, emit, note
 from producer.enqueue import default_producer
 from producer.message import ReplyButtonMessage, parse_message, reply_buttons
 from producer.status import JobState, JobStatus
+from zixflow_queue.cli.files import button_spec, read_messages
+from zixflow_queue.cli.output import DONE, FAILED, UsageError, emit, note
 
 MESSAGE_FLAGS = ("to", "phone_id", "body", "button", "header", "header_image", "header_video",
                  "header_document", "footer")  # fmt: skip

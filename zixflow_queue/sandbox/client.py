@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from worker.sandbox.faults import FaultPlan
+from zixflow_queue.sandbox.faults import FaultPlan
 
 
 class SandboxClient:

@@ -16,20 +16,20 @@ from typing import Any
 
 import redis
 
-from producer.cli_output import note
 from producer.deadletters import DeadLetters
-from producer.demo.processes import DemoError
-from producer.demo.report import ProgressBar, summary
-from producer.demo.services import (
+from producer.enqueue import Producer
+from producer.settings import ProducerSettings
+from producer.status import JobStatus
+from producer.store import Store
+from zixflow_queue.cli.output import note
+from zixflow_queue.demo.processes import DemoError
+from zixflow_queue.demo.report import ProgressBar, summary
+from zixflow_queue.demo.services import (
     real_api,
     redis_service,
     worker_processes,
     zixflow_service,
 )
-from producer.enqueue import Producer
-from producer.settings import ProducerSettings
-from producer.status import JobStatus
-from producer.store import Store
 
 RECORD_TTL = 3600
 """Seconds the demo's job records are kept: long enough to look at, short enough to vanish."""

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from producer import cli
+from zixflow_queue import cli
 from producer.deadletters import DeadLetter, DeadLetters
-from producer.demo.processes import free_port
 from producer.enqueue import Producer, default_producer
 from producer.settings import environment_variables, producer_settings
 from producer.store import default_store
 from tests.support import wait_until, wire_message
 from worker.settings import WorkerSettings
+from zixflow_queue.demo.processes import free_port
 
 CACHED = (producer_settings, default_store, default_producer)
 

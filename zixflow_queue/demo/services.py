@@ -14,9 +14,9 @@ from pathlib import Path
 
 import redis
 
-from producer.cli_output import note
-from producer.demo.processes import Command, DemoError, free_port, running, wait_ready
 from producer.settings import ProducerSettings
+from zixflow_queue.cli.output import note
+from zixflow_queue.demo.processes import Command, DemoError, free_port, running, wait_ready
 
 SANDBOX_KEY = "demo-sandbox-key"
 SANDBOX_FAULTS = {"error500": 0.08, "throttle429": 0.04, "drop": 0.02, "window": 0.03}
@@ -80,7 +80,7 @@ def _embedded_redis(port: int, tried: str) -> tuple[list[str], str]:
             "fakeredis[lua] for an embedded one: start a Redis and set REDIS_URL, install "
             "redis-server, or `pip install 'fakeredis[lua]'`"
         )
-    argv = [sys.executable, "-m", "producer.demo.embedded_redis", str(port)]
+    argv = [sys.executable, "-m", "zixflow_queue.demo.embedded_redis", str(port)]
     return argv, (
         "redis-server is not installed, so this is an embedded fakeredis server. It is for "
         "trying only: slower than Redis, and it keeps nothing"
@@ -110,12 +110,13 @@ def zixflow_service(workdir: Path) -> Iterator[ZixflowService]:
         note(f"Zixflow: the API at {base}, with the key in ZIXFLOW_API_KEY")
         yield ZixflowService(base, os.environ["ZIXFLOW_API_KEY"], sandbox=False)
         return
-    from worker.sandbox import SandboxClient  # noqa: PLC0415 - worker code, only for the sandbox
+    from zixflow_queue.sandbox import SandboxClient  # noqa: PLC0415 - worker code, only for the sandbox
 
     port = free_port()
     rates = [arg for kind, rate in SANDBOX_FAULTS.items() for arg in ("--rate", f"{kind}={rate}")]
-    argv = [sys.executable, "-m", "worker.sandbox", "--port", str(port), "--api-key", SANDBOX_KEY,
-            "--retry-after", str(RETRY_AFTER), "--seed", "7", *rates]  # fmt: skip
+    argv = [sys.executable, "-m", "zixflow_queue.sandbox", "--port", str(port),
+            "--api-key", SANDBOX_KEY, "--retry-after", str(RETRY_AFTER), "--seed", "7",
+            *rates]  # fmt: skip
     command = Command(argv, workdir / "sandbox.log")
     with running([command]) as (child,):
         url = f"http://127.0.0.1:{port}"

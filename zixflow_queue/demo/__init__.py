@@ -5,6 +5,6 @@ Redis-compatible server (for trying only). Zixflow is the sandbox, misbehaving n
 unless ZIXFLOW_API_KEY and ZIXFLOW_BASE_URL both point at the real API.
 """
 
-from producer.demo.run import Recipient, run_demo
+from zixflow_queue.demo.run import Recipient, run_demo
 
 __all__ = ["Recipient", "run_demo"]

@@ -7,9 +7,9 @@ import json
 import time
 from typing import Any
 
-from producer.cli_output import DONE, FAILED, UsageError, emit, note
 from producer.deadletters import DeadLetter, DeadLetters
 from producer.enqueue import default_producer
+from zixflow_queue.cli.output import DONE, FAILED, UsageError, emit, note
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -1,0 +1,5 @@
+"""The `zixflow-queue` command line."""
+
+from zixflow_queue.cli.main import main
+
+__all__ = ["main"]

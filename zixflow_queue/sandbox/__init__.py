@@ -1,0 +1,7 @@
+"""A local stand-in for the Zixflow endpoint, for tests, the demo and the benchmarks."""
+
+from zixflow_queue.sandbox.client import SandboxClient
+from zixflow_queue.sandbox.faults import FaultPlan
+from zixflow_queue.sandbox.server import Sandbox
+
+__all__ = ["FaultPlan", "Sandbox", "SandboxClient"]
