@@ -1,7 +1,7 @@
 """`python -m bench`: the pipeline's throughput against a hand-written client, in one run.
 
-Needs a Redis database of its own (--redis-url, else REDIS_URL, else redis://127.0.0.1:6379/7):
-it refuses to run on one that holds any `zq:*` key, and deletes the `zq:*` keys it made when done.
+Runs on any Redis (--redis-url, else REDIS_URL): in a namespace of its own, which it deletes when
+done; it never touches another deployment's keys.
 """
 
 from __future__ import annotations
@@ -16,20 +16,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.measure import (
-    SharedDatabase,
-    clear,
-    enqueue_rates,
-    pipeline_rate,
-    raw_client_rate,
-    require_own_database,
-    sample_messages,
-)
+from bench.measure import enqueue_rates, pipeline_rate, raw_client_rate, sample_messages
 from bench.services import BENCH_KEY, cpu_seconds, peak_rss_mb, sandbox_process, workers
 from producer import Producer
 from producer.settings import ProducerSettings
 from producer.store import Store
 from zixflow_queue.demo.processes import DemoError
+from zixflow_queue.namespace import remove_deployment
 from zixflow_queue.sandbox import FaultPlan
 
 
@@ -41,8 +34,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--redis-url",
-        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7"),
-        help="a Redis database for the benchmark alone (default: REDIS_URL, else database 7)",
+        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="the Redis to run on (default: REDIS_URL); the benchmark keeps to its namespace",
     )
     return parser.parse_args()
 
@@ -53,9 +46,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     limit_count = 300 if args.quick else 3_000
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     idle_queue = f"{queue}-idle"
-    settings = ProducerSettings(redis_url=args.redis_url, queue=queue)
+    settings = ProducerSettings(redis_url=args.redis_url, queue=queue, prefix=f"zq:{queue}")
     producer = Producer(settings, Store.connect(settings))
-    require_own_database(producer.store, [queue, idle_queue])
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results: dict[str, Any] = {"machine": machine, "messages": count}
     try:
@@ -70,6 +62,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             env = {
                 "REDIS_URL": args.redis_url,
                 "ZQ_QUEUE": queue,
+                "ZQ_PREFIX": settings.keys.namespace,
                 "ZIXFLOW_API_KEY": BENCH_KEY,
                 "ZIXFLOW_BASE_URL": sandbox.url,
                 "ZQ_PHONE_RATE": "100000",  # it measures delivery, not WhatsApp's limits
@@ -86,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["pipeline_100ms"] = pipeline_rate(producer, later, timeout)
                 results["worker_peak_rss_mb"] = [peak_rss_mb(pid) for pid in pids]
     finally:
-        clear(producer.store.records, queue)
+        remove_deployment(producer.store, settings, keep_records=False)
     results["pipeline_vs_limit"] = results["pipeline"] / results["limit_session"]
     return results
 
@@ -115,9 +108,6 @@ def main() -> int:
     args = parse_args()
     try:
         results = run(args)
-    except SharedDatabase as error:
-        print(f"python -m bench: error: {error}", file=sys.stderr)
-        return 2
     except DemoError as error:  # the sandbox or a worker did not start: its log says why
         print(f"python -m bench: error: {error}", file=sys.stderr)
         return 1

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import redis
 import requests
 from requests.adapters import HTTPAdapter
 
-from producer import Producer, keys
+from producer import Producer
 from producer.message import parse_message
 from producer.settings import ProducerSettings
 from producer.store import Store
 from worker.zixflow import SEND_PATH
+from zixflow_queue.namespace import remove_deployment
 
 
 def sample_messages(count: int, first: int = 0, phones: int = 8) -> list[dict[str, Any]]:
@@ -62,7 +62,7 @@ def raw_client_rate(url: str, key: str, messages: list[dict[str, Any]], threads:
 
     with session:
         if threads == 1:
-            return _rate(len(bodies), lambda: [post(body) for body in bodies])
+            return _rate(len(bodies), lambda: list(map(post, bodies)))
         with ThreadPoolExecutor(threads) as pool:
             return _rate(len(bodies), lambda: list(pool.map(post, bodies)))
 
@@ -71,21 +71,21 @@ def enqueue_rates(
     redis_url: str, queue: str, messages: list[dict[str, Any]]
 ) -> tuple[float, float]:
     """Jobs/s for `enqueue` in a loop and for `enqueue_many` in batches of 1,000, on `queue`."""
-    settings = ProducerSettings(redis_url=redis_url, queue=queue)
+    settings = ProducerSettings(redis_url=redis_url, queue=queue, prefix=f"zq:{queue}")
     producer = Producer(settings, Store.connect(settings))
     try:
         one = _rate(len(messages), lambda: [producer.enqueue(m) for m in messages])
         batches = [messages[start : start + 1000] for start in range(0, len(messages), 1000)]
         many = _rate(len(messages), lambda: [producer.enqueue_many(b) for b in batches])
     finally:
-        clear(producer.store.records, settings.queue)
+        remove_deployment(producer.store, settings, keep_records=False)
     return one, many
 
 
 def pipeline_rate(producer: Producer, messages: list[dict[str, Any]], timeout: float) -> float:
     """Messages/s from the first enqueue to the last job's `sent` record."""
-    records = producer.store.records
-    before = int(records.hget(keys.STATS, "sent") or 0)
+    records, stats = producer.store.records, producer.keys.stats
+    before = int(records.hget(stats, "sent") or 0)
     started = time.time()
     job_ids = [
         job_id
@@ -93,49 +93,10 @@ def pipeline_rate(producer: Producer, messages: list[dict[str, Any]], timeout: f
         for job_id in producer.enqueue_many(messages[start : start + 1000])
     ]
     deadline = time.monotonic() + timeout
-    while int(records.hget(keys.STATS, "sent") or 0) - before < len(job_ids):
+    while int(records.hget(stats, "sent") or 0) - before < len(job_ids):
         if time.monotonic() > deadline:
             raise RuntimeError("the pipeline did not deliver every message in time")
         time.sleep(0.05)
     sent = [status.sent_at for status in producer.get_statuses(job_ids) if status is not None]
     last_sent = max(sent_at.timestamp() for sent_at in sent if sent_at is not None)
     return len(job_ids) / (last_sent - started)
-
-
-class SharedDatabase(RuntimeError):
-    """The Redis database given to the benchmark holds keys it did not make."""
-
-
-def require_own_database(store: Store, queues: Sequence[str]) -> None:
-    """Refuse a database with any `zq:*` key, or with one of the benchmark's queues, in it.
-
-    The benchmark deletes every `zq:*` key when done, so it must have the database to itself.
-    """
-    options = store.records.connection_pool.connection_kwargs
-    server = options.get("path") or f"{options.get('host')}:{options.get('port')}"
-    where = f"database {options.get('db', 0)} on {server}"
-    if next(store.records.scan_iter(f"{keys.PREFIX}:*", count=1000), None) is not None:
-        raise SharedDatabase(
-            f"{where} already holds {keys.PREFIX}:* keys, and the benchmark deletes them all "
-            "when done: give it a Redis database of its own (--redis-url, e.g. "
-            "redis://127.0.0.1:6379/7)"
-        )
-    taken = [queue for queue in queues if store.broker.exists(queue)]
-    if taken:
-        raise SharedDatabase(f"the queue {taken[0]} already exists: it is not the benchmark's")
-
-
-def clear(client: redis.Redis, queue: str) -> None:
-    """Delete every `zq:*` key (records, schedule, stats) and the queue.
-
-    Only for a database of the benchmark's own (see `require_own_database`).
-    """
-    client.delete(queue)
-    batch = []
-    for key in client.scan_iter(f"{keys.PREFIX}:*", count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            client.delete(*batch)
-            batch.clear()
-    if batch:
-        client.delete(*batch)

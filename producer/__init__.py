@@ -7,20 +7,34 @@
 Producers need only Redis: no Zixflow credentials, no worker code.
 """
 
-from producer.enqueue import Producer, enqueue, enqueue_many, get_status
-from producer.errors import IdempotencyConflict, ProducerError, RedisUnavailable, ValidationError
+from producer.enqueue import Producer, cancel, enqueue, enqueue_many, get_status
+from producer.errors import (
+    ConfigurationError,
+    IdempotencyConflict,
+    OutcomeUnknown,
+    ProducerError,
+    RedisUnavailable,
+    StorageError,
+    ValidationError,
+)
+from producer.jobs import Job
 from producer.message import ReplyButtonMessage, reply_buttons
 from producer.status import JobState, JobStatus
 
 __all__ = [
+    "ConfigurationError",
     "IdempotencyConflict",
+    "Job",
     "JobState",
     "JobStatus",
+    "OutcomeUnknown",
     "Producer",
     "ProducerError",
     "RedisUnavailable",
     "ReplyButtonMessage",
+    "StorageError",
     "ValidationError",
+    "cancel",
     "enqueue",
     "enqueue_many",
     "get_status",

@@ -9,10 +9,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from producer import keys
-from producer.envelope import EnvelopeBuilder
-from producer.settings import DEFAULT_BATCH_SIZE
-from producer.store import Store
+from producer.envelope import WAKEUP_TTL_MS, EnvelopeBuilder
+from producer.settings import ProducerSettings
+from producer.store import Store, storage_boundary
 
 RAW_LIMIT = 4096
 
@@ -43,26 +42,29 @@ class DeadLetter:
 
 
 class DeadLetters:
-    """Lists, shows, replays and purges dead letters."""
+    """Lists, shows, replays and purges a deployment's dead letters."""
 
-    def __init__(self, store: Store, queue: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(self, store: Store, settings: ProducerSettings) -> None:
         self._records = store.records
         self._broker = store.broker
-        self._queue = queue
-        self._batch_size = batch_size
-        self._envelopes = EnvelopeBuilder(queue)
+        self._settings = settings
+        self._keys = settings.keys
+        self._queue_here = settings.queue if store.shared else ""
+        self._envelopes = EnvelopeBuilder(settings.queue)
         self._replay = store.script("replay")
 
     def add(self, letter: DeadLetter) -> None:
         """Store one entry."""
-        pipe = self._records.pipeline(transaction=True)
-        pipe.hset(keys.DEAD, letter.id, json.dumps(letter.as_dict()))
-        pipe.zadd(keys.DEAD_INDEX, {letter.id: letter.at})
-        pipe.execute()
+        with storage_boundary("store a dead letter"):
+            pipe = self._records.pipeline(transaction=True)
+            pipe.hset(self._keys.dead, letter.id, json.dumps(letter.as_dict()))
+            pipe.zadd(self._keys.dead_index, {letter.id: letter.at})
+            pipe.execute()
 
     def entries(self, *, contains: str | None = None) -> list[DeadLetter]:
-        """Entries, newest first; `contains` keeps those whose reason or id mentions it."""
-        ids: list[str] = self._records.zrevrange(keys.DEAD_INDEX, 0, -1)  # type: ignore[assignment]
+        """Entries, newest first; `contains` keeps those whose reason, id or answer mentions it."""
+        with storage_boundary("list the dead letters", writes=False):
+            ids: list[str] = self._records.zrevrange(self._keys.dead_index, 0, -1)  # type: ignore[assignment]
         return [letter for letter in self.get_many(ids) if _matches(letter, contains)]
 
     def get(self, letter_id: str) -> DeadLetter | None:
@@ -74,45 +76,49 @@ class DeadLetters:
         ids = list(letter_ids)
         if not ids:
             return []
-        return [DeadLetter(**json.loads(raw)) for raw in self._records.hmget(keys.DEAD, ids) if raw]
+        with storage_boundary("read the dead letters", writes=False):
+            raws = self._records.hmget(self._keys.dead, ids)
+        return [DeadLetter(**json.loads(raw)) for raw in raws if raw]
 
     def replay(self, letter_ids: Iterable[str]) -> list[str]:
-        """Queue these failed jobs again under their own ids; returns the job ids replayed."""
+        """Queue these failed jobs again under their own ids; returns the job ids replayed.
+
+        Only jobs still failed are replayed; the dead letter of a job sent since is dropped.
+        """
         job_ids = [letter.job_id for letter in self.get_many(letter_ids) if letter.job_id]
-        now = time.time()
-        pipe = self._records.pipeline(transaction=False)
-        for job_id in job_ids:
-            self._replay(
-                keys=[
-                    keys.job(job_id),
-                    keys.events(job_id),
-                    keys.DEAD,
-                    keys.DEAD_INDEX,
-                    keys.UNFINISHED,
-                ],
-                args=[job_id, now],
-                client=pipe,
-            )
-        replayed = [job_id for job_id, done in zip(job_ids, pipe.execute(), strict=True) if done]
-        if replayed:
-            self._broker.lpush(
-                self._queue, *self._envelopes.build_chunks(replayed, self._batch_size)
-            )
+        replayed: list[str] = []
+        size = self._settings.batch_size
+        for start in range(0, len(job_ids), size):
+            replayed += self._replay_chunk(job_ids[start : start + size])
+        return replayed
+
+    def _replay_chunk(self, job_ids: list[str]) -> list[str]:
+        keys, settings = self._keys, self._settings
+        with storage_boundary("replay the jobs"):
+            replayed: list[str] = self._replay(
+                keys=[keys.ready, keys.wakeup, self._queue_here, keys.dead, keys.dead_index,
+                      keys.unfinished],
+                args=[repr(time.time()), settings.record_ttl, WAKEUP_TTL_MS,
+                      self._envelopes.build(), keys.job.prefix, keys.history.prefix, *job_ids],
+            )  # fmt: skip
+            if replayed and not self._queue_here:
+                self._broker.lpush(settings.queue, self._envelopes.build())
         return replayed
 
     def purge(self, letter_ids: Iterable[str] | None = None) -> int:
         """Delete these entries (all when None); returns how many were deleted."""
-        ids = (
-            list(letter_ids)
-            if letter_ids is not None
-            else self._records.zrange(keys.DEAD_INDEX, 0, -1)
-        )
-        if not ids:
-            return 0
-        pipe = self._records.pipeline(transaction=True)
-        pipe.hdel(keys.DEAD, *ids)
-        pipe.zrem(keys.DEAD_INDEX, *ids)
-        deleted, _ = pipe.execute()
+        with storage_boundary("purge the dead letters"):
+            ids = (
+                list(letter_ids)
+                if letter_ids is not None
+                else self._records.zrange(self._keys.dead_index, 0, -1)
+            )
+            if not ids:
+                return 0
+            pipe = self._records.pipeline(transaction=True)
+            pipe.hdel(self._keys.dead, *ids)
+            pipe.zrem(self._keys.dead_index, *ids)
+            deleted, _ = pipe.execute()
         return int(deleted)
 
 
@@ -120,4 +126,5 @@ def _matches(letter: DeadLetter, contains: str | None) -> bool:
     if not contains:
         return True
     needle = contains.lower()
-    return needle in letter.reason.lower() or needle in letter.id.lower()
+    answer = json.dumps(letter.last_response or {}, ensure_ascii=False)
+    return any(needle in text.lower() for text in (letter.reason, letter.id, answer))

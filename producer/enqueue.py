@@ -1,93 +1,103 @@
-"""Enqueueing jobs and reading their status: the producer's whole job."""
+"""Enqueueing jobs, reading their status and canceling them: the producer's whole job."""
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import time
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from producer import keys
-from producer.envelope import EnvelopeBuilder
-from producer.errors import IdempotencyConflict
-from producer.message import ReplyButtonMessage, parse_message, parse_messages
+from producer.envelope import WAKEUP_TTL_MS, EnvelopeBuilder
+from producer.errors import IdempotencyConflict, StorageError
+from producer.jobs import Job, MessageInput, NewJob, SendAt, as_jobs, prepare
+from producer.record import is_job_id
 from producer.settings import ProducerSettings, producer_settings
-from producer.status import JobStatus
-from producer.store import Store, default_store, redis_errors
+from producer.status import JobState, JobStatus
+from producer.store import Store, default_store, storage_boundary
 
-MessageInput = Mapping[str, Any] | ReplyButtonMessage
+log = logging.getLogger(__name__)
+
+CHUNK = 1000
+"""Jobs stored per atomic script call: a huge batch never blocks Redis for long."""
+CHUNKS_PER_ROUND_TRIP = 10
+MAX_BATCH = 100_000
+"""The most jobs one `enqueue_many` call takes."""
 
 
 class Producer:
-    """Validates messages and stores each as a job record plus a delivery-task message."""
+    """Validates messages and stores each as a job record on the deployment's ready list."""
 
     def __init__(self, settings: ProducerSettings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        self.keys = settings.keys
         self._envelopes = EnvelopeBuilder(settings.queue)
-        self._enqueue_script = store.script("enqueue")
-        self._enqueue_many_script = store.script("enqueue_many")
-        self._shared_queue = settings.queue if store.shared else ""
+        self._enqueue = store.script("enqueue")
+        self._cancel = store.script("cancel")
+        self._queue_here = settings.queue if store.shared else ""
 
-    def enqueue(self, message: MessageInput, *, idempotency_key: str | None = None) -> str:
-        """Validate one message and queue it; returns its job id."""
-        valid = parse_message(message)
-        wire = valid.to_wire_json()
-        job_id = _new_job_id()
-        envelope = self._envelopes.build([job_id])
-        fingerprint = hashlib.sha256(wire.encode()).hexdigest() if idempotency_key else ""
-        keys_ = [
-            keys.job(job_id),
-            keys.idempotency(idempotency_key) if idempotency_key else "",
-            self._shared_queue,
-            keys.UNFINISHED,
-        ]
-        args = [job_id, fingerprint, self.settings.record_ttl, envelope, repr(time.time()),
-                wire, valid.phone_id, valid.to, idempotency_key or ""]  # fmt: skip
-        with redis_errors("enqueue the job"):
-            existing = self._enqueue_script(keys=keys_, args=args)
-            if existing:
-                return _existing_job(existing, fingerprint, idempotency_key)
-            if not self.store.shared:
-                self.store.broker.lpush(self.settings.queue, envelope)
-        return job_id
+    def enqueue(
+        self,
+        message: MessageInput,
+        *,
+        idempotency_key: str | None = None,
+        send_at: SendAt | None = None,
+        callback_url: str | None = None,
+    ) -> str:
+        """Validate one message and queue it (or schedule it for `send_at`); returns its job id."""
+        job = Job(message, send_at=send_at, callback_url=callback_url)
+        return self.enqueue_jobs([job], idempotency_key=idempotency_key)[0]
 
-    def enqueue_many(self, messages: Iterable[MessageInput]) -> list[str]:
-        """Validate every message, then queue them all in one round trip; returns job ids."""
-        valid = parse_messages(list(messages))
-        job_ids = [_new_job_id() for _ in valid]
-        size, created_at = self.settings.batch_size, repr(time.time())
-        envelopes = self._envelopes.build_chunks(job_ids, size)
-        with redis_errors("enqueue the jobs"):
-            pipe = self.store.records.pipeline(transaction=True)
-            for start, envelope in zip(range(0, len(job_ids), size), envelopes, strict=True):
-                chunk = job_ids[start : start + size]
-                args: list[str | int] = [
-                    self.settings.record_ttl,
-                    created_at,
-                    _JOB_PREFIX,
-                    len(chunk),
-                ]
-                for job_id, message in zip(chunk, valid[start : start + size], strict=True):
-                    args += (job_id, message.to_wire_json(), message.phone_id, message.to)
-                if self.store.shared:
-                    args.append(envelope)
-                self._enqueue_many_script(
-                    keys=[self._shared_queue, keys.UNFINISHED], args=args, client=pipe
-                )
-            pipe.execute()
-            if envelopes and not self.store.shared:
-                self.store.broker.lpush(self.settings.queue, *envelopes)  # after the records
-        return job_ids
+    def enqueue_many(
+        self, messages: Iterable[MessageInput | Job], *, idempotency_key: str | None = None
+    ) -> list[str]:
+        """Validate every message first, then queue them all; returns their job ids in order."""
+        return self.enqueue_jobs(as_jobs(messages), idempotency_key=idempotency_key)
+
+    def enqueue_jobs(
+        self, jobs: Sequence[Job], *, idempotency_key: str | None = None
+    ) -> list[str]:
+        """Validate all jobs, then store them in chunks of 1,000 (each one atomic).
+
+        A StorageError raised part way names the jobs stored before it in `enqueued`.
+        """
+        if len(jobs) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH:,} jobs per call, got {len(jobs):,}: split them")
+        new, fingerprint = prepare(
+            jobs, idempotency_key=idempotency_key, record_ttl=self.settings.record_ttl
+        )
+        stored: list[str] = []
+        chunks = [new[start : start + CHUNK] for start in range(0, len(new), CHUNK)]
+        for first in range(0, len(chunks), CHUNKS_PER_ROUND_TRIP):
+            round_trip = chunks[first : first + CHUNKS_PER_ROUND_TRIP]
+            replies = self._store(round_trip, idempotency_key, fingerprint, stored)
+            for chunk, reply in zip(round_trip, replies, strict=True):
+                if reply[0] == "conflict":
+                    raise IdempotencyConflict(_conflict(idempotency_key))
+                stored += (job.job_id for job in chunk)
+                if reply[1] and not self._queue_here:
+                    self._publish_wakeup()
+        return [job.job_id for job in new]
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job that has not started sending; False if it is sending or finished."""
+        if not is_job_id(job_id):
+            return False
+        keys = self.keys
+        with storage_boundary("cancel the job"):
+            state = self._cancel(
+                keys=[keys.job(job_id), keys.history(job_id), keys.schedule, keys.unfinished],
+                args=[job_id, repr(time.time()), self.settings.record_ttl],
+            )
+        return bool(state == JobState.CANCELED)
 
     def get_statuses(self, job_ids: Sequence[str]) -> list[JobStatus | None]:
         """The statuses of many jobs, read in one round trip."""
-        with redis_errors("read the job statuses"):
+        with storage_boundary("read the job statuses", writes=False):
             pipe = self.store.records.pipeline(transaction=False)
             for job_id in job_ids:
-                pipe.hgetall(keys.job(job_id))
+                pipe.hgetall(self.keys.job(job_id) if is_job_id(job_id) else "")
             records = pipe.execute()
         return [
             JobStatus.from_record(job_id, record) if record else None
@@ -96,26 +106,51 @@ class Producer:
 
     def get_status(self, job_id: str) -> JobStatus | None:
         """The job's current status, or None for an id never seen (or long expired)."""
-        with redis_errors("read the job status"):
-            record: dict[str, str] = self.store.records.hgetall(keys.job(job_id))  # type: ignore[assignment]
+        if not is_job_id(job_id):
+            return None
+        with storage_boundary("read the job status", writes=False):
+            record: dict[str, str] = self.store.records.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
         return JobStatus.from_record(job_id, record) if record else None
 
+    def _store(
+        self,
+        chunks: list[list[NewJob]],
+        idempotency_key: str | None,
+        fingerprint: str,
+        stored: list[str],
+    ) -> list[Any]:
+        """Run enqueue.lua once per chunk, in one round trip."""
+        keys = self.keys
+        script_keys = [
+            keys.ready, keys.schedule, keys.unfinished, keys.wakeup, self._queue_here,
+            keys.idempotency(idempotency_key) if idempotency_key else "",
+        ]  # fmt: skip
+        head = [self.settings.record_ttl, repr(time.time()), WAKEUP_TTL_MS,
+                self._envelopes.build(), keys.job.prefix, fingerprint]  # fmt: skip
+        calls = [[*head, *(arg for job in chunk for arg in job.arguments())] for chunk in chunks]
+        with storage_boundary("enqueue the jobs", enqueued=stored):
+            if len(calls) == 1:
+                return [self._enqueue(keys=script_keys, args=calls[0])]
+            pipe = self.store.records.pipeline(transaction=False)
+            for args in calls:
+                self._enqueue(keys=script_keys, args=args, client=pipe)
+            return pipe.execute()
 
-_JOB_PREFIX = keys.job("")
+    def _publish_wakeup(self) -> None:
+        """Wake the workers through the broker's own Redis; if it fails, workers wake anyway."""
+        try:
+            with storage_boundary("publish a wake-up"):
+                self.store.broker.lpush(self.settings.queue, self._envelopes.build())
+        except StorageError as error:
+            log.warning("jobs stored, but %s; a worker will find them within seconds", error)
 
 
-def _new_job_id() -> str:
-    return uuid.uuid4().hex
-
-
-def _existing_job(existing: str, fingerprint: str, idempotency_key: str | None) -> str:
-    job_id, _, known_fingerprint = existing.partition(" ")
-    if known_fingerprint != fingerprint:
-        raise IdempotencyConflict(
-            f"idempotency key {idempotency_key!r} was already used for job {job_id} "
-            "with a different message; use a new key for a new message"
-        )
-    return job_id
+def _conflict(idempotency_key: str | None) -> str:
+    shown = idempotency_key if len(idempotency_key or "") <= 64 else f"{idempotency_key[:61]}..."  # type: ignore[index]
+    return (
+        f"idempotency key {shown!r} was already used with a different message; "
+        "use a new key for a new message"
+    )
 
 
 @cache
@@ -124,16 +159,31 @@ def default_producer() -> Producer:
     return Producer(producer_settings(), default_store())
 
 
-def enqueue(message: MessageInput, *, idempotency_key: str | None = None) -> str:
+def enqueue(
+    message: MessageInput,
+    *,
+    idempotency_key: str | None = None,
+    send_at: SendAt | None = None,
+    callback_url: str | None = None,
+) -> str:
     """Validate a reply-button message and queue it for sending; returns the job id."""
-    return default_producer().enqueue(message, idempotency_key=idempotency_key)
+    return default_producer().enqueue(
+        message, idempotency_key=idempotency_key, send_at=send_at, callback_url=callback_url
+    )
 
 
-def enqueue_many(messages: Sequence[MessageInput]) -> list[str]:
+def enqueue_many(
+    messages: Iterable[MessageInput | Job], *, idempotency_key: str | None = None
+) -> list[str]:
     """Validate all messages first, then queue them together; returns their job ids in order."""
-    return default_producer().enqueue_many(messages)
+    return default_producer().enqueue_many(messages, idempotency_key=idempotency_key)
 
 
 def get_status(job_id: str) -> JobStatus | None:
     """The status of a job, or None for an id never seen."""
     return default_producer().get_status(job_id)
+
+
+def cancel(job_id: str) -> bool:
+    """Cancel a job that has not started sending; False when it is sending or finished."""
+    return default_producer().cancel(job_id)

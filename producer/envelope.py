@@ -1,9 +1,9 @@
-"""Celery messages for the delivery task, built to be pushed onto the Redis queue directly.
+"""The wake-up task message, written straight onto the queue list without loading Celery.
 
-Publishing through kombu costs a round trip of its own; writing the message with the same
-call that stores the job record makes an enqueue one round trip. Celery builds the task
-message (protocol 2) once, as a template; each message then differs from it only in its ids
-and arguments, and is wrapped the way kombu's Redis transport wraps a message.
+A delivery task carries no arguments: it takes ready jobs off the deployment's ready list.
+Every message is Celery's task protocol 2 (JSON body `[args, kwargs, embed]`, headers naming
+the task), wrapped the way kombu's Redis transport stores a message; only the ids differ from
+one message to the next, so the rest is rendered once.
 """
 
 from __future__ import annotations
@@ -13,56 +13,48 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Sequence
-from typing import Any
-
-from celery import Celery
 
 from producer.keys import TASK_NAME
 
+WAKEUP_TTL_MS = 2000
+"""How long a published wake-up counts as waiting: a lost one is replaced after this."""
 _ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_BODY = base64.b64encode(
+    _compact([[], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]).encode()
+).decode()
+_HEADERS: dict[str, object] = {
+    "lang": "py", "task": TASK_NAME, "shadow": None, "eta": None, "expires": None,
+    "group": None, "group_index": None, "retries": 0, "timelimit": [None, None],
+    "parent_id": None, "argsrepr": "()", "kwargsrepr": "{}", "origin": _ORIGIN,
+    "ignore_result": True, "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {},
+}  # fmt: skip
+_ID = "@@task-id@@"
+_TAG = "@@delivery-tag@@"
 
 
 class EnvelopeBuilder:
-    """Turns a list of job ids into the JSON string kombu's Redis transport expects."""
+    """Builds the JSON string kombu's Redis transport expects for one wake-up on `queue`."""
 
     def __init__(self, queue: str) -> None:
         self.queue = queue
-        template = Celery("zixflow-producer", set_as_current=False).amqp.as_task_v2(
-            "", TASK_NAME, args=[[]], origin=_ORIGIN, ignore_result=True
-        )
-        self._headers: dict[str, Any] = template.headers
-        self._properties: dict[str, Any] = {
-            **template.properties,
-            "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": queue},
-            "priority": 0,
-            "body_encoding": "base64",
-        }
-        self._embed: dict[str, Any] = template.body[2]
+        template = _compact({
+            "body": _BODY,
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {**_HEADERS, "id": _ID, "root_id": _ID},
+            "properties": {
+                "correlation_id": _ID, "reply_to": "", "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
+                "body_encoding": "base64", "delivery_tag": _TAG,
+            },
+        })  # fmt: skip
+        self._pieces = template.replace(_TAG, _ID).split(_ID)
 
-    def build_chunks(self, job_ids: Sequence[str], size: int) -> list[str]:
-        """Messages carrying `size` job ids each (the last one the rest), in order."""
-        return [self.build(job_ids[start : start + size]) for start in range(0, len(job_ids), size)]
-
-    def build(self, job_ids: Sequence[str]) -> str:
-        """One delivery-task message carrying these job ids."""
+    def build(self) -> str:
+        """One wake-up message with fresh task id and delivery tag."""
         task_id = str(uuid.uuid4())
-        args = [list(job_ids)]
-        body = _compact([args, {}, self._embed]).encode()
-        headers = {**self._headers, "id": task_id, "root_id": task_id, "argsrepr": repr(args)}
-        properties = {
-            **self._properties,
-            "correlation_id": task_id,
-            "delivery_tag": str(uuid.uuid4()),
-        }
-        return _compact(
-            {
-                "body": base64.b64encode(body).decode(),
-                "content-encoding": "utf-8",
-                "content-type": "application/json",
-                "headers": headers,
-                "properties": properties,
-            }
-        )
+        *head, last = self._pieces
+        tag = str(uuid.uuid4())
+        ids = [task_id] * (len(head) - 1) + [tag]
+        return "".join(piece + value for piece, value in zip(head, ids, strict=True)) + last

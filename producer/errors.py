@@ -1,8 +1,17 @@
-"""The producer's exceptions: what a caller catches when a job is refused."""
+"""The producer's exceptions, grouped by what the caller does next.
+
+    ProducerError
+    ├── ValidationError      bad input: fix it; nothing was enqueued        (a ValueError)
+    ├── IdempotencyConflict  a key reused for another message               (a ValueError)
+    ├── ConfigurationError   a setting is wrong: the message names its variable
+    └── StorageError         Redis did not complete the call                (a ConnectionError)
+        ├── RedisUnavailable refused, nothing stored: safe to try again
+        └── OutcomeUnknown   it may have been stored: retry with the same idempotency key
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -48,5 +57,28 @@ class IdempotencyConflict(ProducerError, ValueError):
     """An idempotency key was reused with a different message."""
 
 
-class RedisUnavailable(ProducerError, ConnectionError):
-    """Redis did not answer, so the job was not enqueued (safe to try again)."""
+class ConfigurationError(ProducerError):
+    """A setting cannot work; the message names its environment variable."""
+
+
+class StorageError(ProducerError, ConnectionError):
+    """Redis did not complete the call.
+
+    `enqueued` holds the ids of jobs that were stored before it failed (an `enqueue_many`
+    writes large batches in several transactions): they will be sent.
+    """
+
+    def __init__(self, message: str, *, enqueued: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.enqueued: tuple[str, ...] = tuple(enqueued)
+
+
+class RedisUnavailable(StorageError):
+    """Redis refused the call or could not be reached: nothing was stored, safe to try again."""
+
+
+class OutcomeUnknown(StorageError):
+    """The call reached Redis but no answer came back: the write may have been stored.
+
+    Retry with the same idempotency key: a stored job is then returned, not queued twice.
+    """

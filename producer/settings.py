@@ -1,16 +1,23 @@
-"""The producer's settings, read once from the environment."""
+"""The producer's settings, read once from the environment, and one-line configuration errors."""
 
 from __future__ import annotations
 
 import json
 from functools import cache
+from typing import TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from producer.errors import ConfigurationError
+from producer.keys import Keys
 
 DAY = 24 * 3600
 DEFAULT_BATCH_SIZE = 100
-"""Jobs per delivery task, unless ZQ_BATCH_SIZE says otherwise."""
+"""Jobs a delivery task takes at once, unless ZQ_BATCH_SIZE says otherwise."""
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class ProducerSettings(BaseSettings):
@@ -19,38 +26,97 @@ class ProducerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ZQ_", extra="ignore", frozen=True)
 
     redis_url: str = Field(
-        "redis://localhost:6379/0", validation_alias=AliasChoices("REDIS_URL", "redis_url")
+        "redis://localhost:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "redis_url"),
+        description="Redis for the broker and the job records",
     )
     broker_url: str | None = Field(
-        None, validation_alias=AliasChoices("CELERY_BROKER_URL", "broker_url")
+        None,
+        validation_alias=AliasChoices("CELERY_BROKER_URL", "broker_url"),
+        description="Celery's broker, when it should differ from REDIS_URL (must be Redis)",
     )
-    queue: str = Field("zixflow", min_length=1)
-    record_ttl: int = Field(7 * DAY, gt=0, description="seconds a job record is kept")
+    queue: str = Field(
+        "zixflow", min_length=1, pattern=r"^[\w.-]+$", description="the Celery queue"
+    )
+    prefix: str | None = Field(
+        None,
+        min_length=1,
+        pattern=r"^[\w.:-]+$",
+        description="namespace of every Redis key of this deployment (default: zq:<ZQ_QUEUE>)",
+    )
+    record_ttl: int = Field(
+        7 * DAY, gt=0, description="seconds a job record (and its status) is kept"
+    )
     batch_size: int = Field(
-        DEFAULT_BATCH_SIZE, ge=1, le=1000, description="jobs per task from enqueue_many"
+        DEFAULT_BATCH_SIZE, ge=1, le=1000, description="jobs a delivery task takes at once"
     )
-    socket_timeout: float = Field(5.0, gt=0)
+    socket_timeout: float = Field(5.0, gt=0, description="seconds a Redis call may take")
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in REDIS_SCHEMES:
+            schemes = ", ".join(f"{scheme}://" for scheme in REDIS_SCHEMES)
+            raise ValueError(f"must be a Redis URL starting with {schemes}")
+        return value
 
     @property
     def effective_broker_url(self) -> str:
         """The broker Celery uses: CELERY_BROKER_URL when set, else REDIS_URL."""
         return self.broker_url or self.redis_url
 
+    @property
+    def keys(self) -> Keys:
+        """The Redis keys of this deployment, under ZQ_PREFIX or `zq:<ZQ_QUEUE>`."""
+        return Keys(self.prefix or f"zq:{self.queue}")
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def environment_variable(settings: type[BaseSettings], name: str) -> str:
+    """The environment variable that sets the field `name` of a settings class."""
+    alias = settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(settings.model_config.get("env_prefix", "")) + name.upper()
+
 
 def environment_variables(settings: type[BaseSettings]) -> list[tuple[str, str, str]]:
     """(variable, default, meaning) for every field of a settings class, in order."""
     rows = []
-    prefix = settings.model_config.get("env_prefix", "")
     for name, field in settings.model_fields.items():
-        alias = field.validation_alias
-        variable = alias.choices[0] if isinstance(alias, AliasChoices) else prefix + name.upper()
         default = field.get_default(call_default_factory=True)
         shown = "unset" if default is None else json.dumps(default)
-        rows.append((str(variable), shown.strip('"'), field.description or ""))
+        variable = environment_variable(settings, name)
+        rows.append((variable, shown.strip('"'), field.description or ""))
     return rows
+
+
+def load_settings(settings: type[S]) -> S:
+    """Read a settings class from the environment; raise one ConfigurationError line per problem."""
+    try:
+        return settings()
+    except PydanticValidationError as error:
+        problems = [_problem(settings, detail) for detail in error.errors(include_url=False)]
+    except SettingsError as error:  # a JSON setting that is not JSON
+        problems = [str(error)]
+    raise ConfigurationError("; ".join(problems))
+
+
+def _problem(settings: type[BaseSettings], detail: object) -> str:
+    location = detail["loc"]  # type: ignore[index]
+    name = str(location[0]) if location else ""
+    message = str(detail["msg"]).removeprefix("Value error, ")  # type: ignore[index]
+    if name not in settings.model_fields:
+        return message
+    variable = environment_variable(settings, name)
+    if settings.model_fields[name].annotation in (SecretStr, SecretStr | None):
+        return f"{variable}: {message}"  # never the secret itself
+    return f"{variable}={detail['input']!r}: {message}"  # type: ignore[index]
 
 
 @cache
 def producer_settings() -> ProducerSettings:
     """The settings of this process, read from the environment on first use."""
-    return ProducerSettings()
+    return load_settings(ProducerSettings)

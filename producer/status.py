@@ -1,4 +1,4 @@
-"""Job states and the job record both sides read and write."""
+"""Job states, and the status a producer reads from a job record."""
 
 from __future__ import annotations
 
@@ -9,43 +9,27 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from producer.record import Field
+
 
 class JobState(StrEnum):
-    """Where a job is: queued → sending → retrying → sent | failed."""
+    """Where a job is: (scheduled →) queued → sending → retrying → sent | failed | canceled."""
 
+    SCHEDULED = "scheduled"
     QUEUED = "queued"
     SENDING = "sending"
     RETRYING = "retrying"
     SENT = "sent"
     FAILED = "failed"
+    CANCELED = "canceled"
 
     @property
     def final(self) -> bool:
         """Whether the job is finished for good."""
-        return self in (JobState.SENT, JobState.FAILED)
+        return self in _FINAL
 
 
-class Field:
-    """Names of the fields of a job record hash."""
-
-    STATE = "state"
-    ATTEMPTS = "attempts"
-    MESSAGE = "message"
-    PHONE_ID = "phone_id"
-    TO = "to"
-    CREATED_AT = "created_at"
-    UPDATED_AT = "updated_at"
-    SENT_AT = "sent_at"
-    DUE_AT = "due_at"
-    ERROR = "error"
-    RESULT = "result"
-    OUTCOME = "outcome"
-    WORKER = "worker"
-    LEASE_UNTIL = "lease_until"
-    RECLAIMS = "reclaims"
-    DUPLICATES = "duplicates"
-    REPLAYS = "replays"
-    IDEMPOTENCY_KEY = "idempotency_key"
+_FINAL = frozenset({JobState.SENT, JobState.FAILED, JobState.CANCELED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +41,13 @@ class JobStatus:
     attempts: int
     result: dict[str, Any] | None
     error: str | None
+    reply: dict[str, Any] | None = None
+    """The recipient's button reply: {"id", "title", "at"}."""
+    to: str | None = None
+    phone_id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    send_at: datetime | None = None
     sent_at: datetime | None = None
     next_attempt_at: datetime | None = None
     reclaims: int = 0
@@ -69,7 +58,7 @@ class JobStatus:
 
     @property
     def final(self) -> bool:
-        """Whether the job is finished (sent or failed)."""
+        """Whether the job is finished (sent, failed or canceled)."""
         return self.state.final
 
     @classmethod
@@ -82,8 +71,12 @@ class JobStatus:
             attempts=int(record.get(Field.ATTEMPTS, 0)),
             result=_json_object(record.get(Field.RESULT)),
             error=record.get(Field.ERROR) or None,
+            reply=_json_object(record.get(Field.REPLY)),
+            to=record.get(Field.TO),
+            phone_id=record.get(Field.PHONE_ID),
             created_at=_timestamp(record.get(Field.CREATED_AT)),
             updated_at=_timestamp(record.get(Field.UPDATED_AT)),
+            send_at=_timestamp(record.get(Field.SEND_AT)),
             sent_at=_timestamp(record.get(Field.SENT_AT)),
             next_attempt_at=None if state.final else _timestamp(record.get(Field.DUE_AT)),
             reclaims=int(record.get(Field.RECLAIMS, 0)),

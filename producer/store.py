@@ -1,8 +1,17 @@
-"""The producer's Redis connections, with redis-py's errors turned into the producer's own."""
+"""The producer's Redis: connections, Lua scripts, and the one boundary where Redis errors end.
+
+Every Redis error the producer side can meet becomes a `StorageError` at `storage_boundary`:
+`RedisUnavailable` when nothing can have been stored (no connection, out of memory, a
+read-only replica), `OutcomeUnknown` when a write was sent and its answer never came.
+Connections record whether a command went out, which is what tells the two apart; redis-py's
+own automatic retries are off, because retrying a write whose answer was lost could store it
+twice behind the caller's back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -11,9 +20,43 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from producer.errors import RedisUnavailable
+from producer.errors import OutcomeUnknown, RedisUnavailable, StorageError
 from producer.settings import ProducerSettings, producer_settings
+
+DEFAULT_POOL_SIZE = 100
+
+_command_sent = contextvars.ContextVar("zq_command_sent", default=False)
+
+
+class _Tracked:
+    """Notes that a command left for Redis once the connection is made and healthy."""
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self._sock:  # type: ignore[attr-defined]
+            self.connect()  # type: ignore[attr-defined]
+        if check_health:
+            self.check_health()  # type: ignore[attr-defined]
+        _command_sent.set(True)
+        super().send_packed_command(command, check_health=False)  # type: ignore[misc]
+
+
+class TrackedConnection(_Tracked, redis.Connection):
+    """A TCP connection that notes when a command went out."""
+
+
+class TrackedSSLConnection(_Tracked, redis.SSLConnection):
+    """A TLS connection that notes when a command went out."""
+
+
+class TrackedUnixConnection(_Tracked, redis.UnixDomainSocketConnection):
+    """A Unix-socket connection that notes when a command went out."""
+
+
+_TRACKED = {"redis": TrackedConnection, "rediss": TrackedSSLConnection,
+            "unix": TrackedUnixConnection}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -34,7 +77,7 @@ class Store:
         """
 
         def client(url: str) -> redis.Redis:
-            return _client(url, settings.socket_timeout, max(threads + 8, DEFAULT_POOL_SIZE))
+            return sync_client(url, settings.socket_timeout, max(threads + 8, DEFAULT_POOL_SIZE))
 
         records = client(settings.redis_url)
         if settings.effective_broker_url == settings.redis_url:
@@ -49,8 +92,16 @@ class Store:
 def load_script(
     client: redis.Redis | redis.asyncio.Redis, package: str, name: str
 ) -> Callable[..., Any]:
-    """The Lua script `name` shipped in `package`, registered on `client`."""
-    return client.register_script(files(package).joinpath(f"{name}.lua").read_text())
+    """The Lua script `name` shipped in `package`, registered on `client` (after lib.lua)."""
+    return client.register_script(script_source(package, name))
+
+
+def script_source(package: str, name: str) -> str:
+    """A script's source as Redis runs it: the shared functions of lib.lua, then the script."""
+    return _LIBRARY + files(package).joinpath(f"{name}.lua").read_text()
+
+
+_LIBRARY = files("producer.scripts").joinpath("lib.lua").read_text()
 
 
 def connection_options(socket_timeout: float) -> dict[str, Any]:
@@ -60,15 +111,19 @@ def connection_options(socket_timeout: float) -> dict[str, Any]:
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_timeout,
         "health_check_interval": 30,
+        "retry": Retry(NoBackoff(), 0),
     }
 
 
-DEFAULT_POOL_SIZE = 100
-
-
-def _client(url: str, socket_timeout: float, pool_size: int) -> redis.Redis:
+def sync_client(url: str, socket_timeout: float, pool_size: int) -> redis.Redis:
+    """A pooled client whose connections note when a command went out."""
+    scheme = url.partition("://")[0]
     pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=pool_size, timeout=socket_timeout, **connection_options(socket_timeout)
+        url,
+        max_connections=pool_size,
+        timeout=socket_timeout,
+        connection_class=_TRACKED.get(scheme, TrackedConnection),
+        **connection_options(socket_timeout),
     )
     return redis.Redis(connection_pool=pool)
 
@@ -80,11 +135,38 @@ def default_store() -> Store:
 
 
 @contextmanager
-def redis_errors(action: str) -> Iterator[None]:
-    """Report Redis being unreachable during `action` as RedisUnavailable."""
+def storage_boundary(
+    action: str, *, writes: bool = True, enqueued: Sequence[str] = ()
+) -> Iterator[None]:
+    """Turn any Redis error during `action` into RedisUnavailable or OutcomeUnknown.
+
+    `enqueued` names the jobs stored before this call, for the error to carry.
+    """
+    token = _command_sent.set(False)
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        raise RedisUnavailable(
-            f"could not {action}: Redis is unreachable ({error.__class__.__name__}: {error})"
-        ) from error
+    except redis.RedisError as error:
+        failure = _storage_error(action, error, writes=writes)
+        failure.enqueued = tuple(enqueued)
+        raise failure from error
+    finally:
+        _command_sent.reset(token)
+
+
+def _storage_error(action: str, error: redis.RedisError, *, writes: bool) -> StorageError:
+    if isinstance(error, redis.OutOfMemoryError):
+        why = "Redis is out of memory (maxmemory reached, noeviction)"
+    elif isinstance(error, redis.ReadOnlyError):
+        why = "Redis is a read-only replica (a failover may be under way)"
+    elif isinstance(error, redis.ConnectionError | redis.TimeoutError):
+        if writes and _command_sent.get():
+            return OutcomeUnknown(
+                f"could not {action}: the call reached Redis but its answer did not come back "
+                f"({type(error).__name__}: {error}); it may have been stored: retry with the "
+                "same idempotency key"
+            )
+        why = f"Redis is unreachable ({type(error).__name__}: {error})"
+    else:
+        why = f"Redis refused it ({type(error).__name__}: {error})"
+    stored = "; nothing was stored" if writes else ""
+    return RedisUnavailable(f"could not {action}: {why}{stored}")

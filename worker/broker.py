@@ -1,4 +1,4 @@
-"""kombu's Redis transport, made to survive Redis going away and items it cannot read.
+"""kombu's Redis transport, made to survive Redis going away or full, and items it cannot read.
 
 When the broker connection drops, Celery closes it, and kombu's channel may then still try to
 reach Redis through the connection it has just released (to return unacknowledged messages,
@@ -11,10 +11,9 @@ item that is not JSON stopped the worker, and one that is not a kombu message (n
 `properties.delivery_tag`, a body its encoding cannot decode) was dropped without a trace or
 stopped the worker too. Such items are dead-lettered here instead.
 
-Last, kombu hands a message out again once it has been unacknowledged for the visibility
-timeout, even while a live worker is still running its task (a batch of slow sends can take
-minutes). Each worker now marks its unacknowledged messages as fresh whenever the transport
-looks for expired ones, so only the messages of a worker that died are handed out again.
+Last, a Redis out of memory (under `noeviction`) or turned into a read-only replica by a
+failover refuses kombu's bookkeeping writes, which stopped the worker for good: both now count
+as connection errors, so the worker reconnects and carries on once Redis writes again.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from queue import Empty
 from typing import Any
 
@@ -32,23 +30,9 @@ from kombu.transport import redis as kombu_redis
 from worker.poison import dead_letter
 
 
-class QoS(kombu_redis.QoS):
-    """kombu's ack emulation, keeping this worker's unacknowledged messages from expiring."""
-
-    def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
-        """Mark this worker's messages as fresh, then restore those of workers gone silent."""
-        held = tuple(self._delivered)  # acked ones linger here, but are gone from the index
-        if held:
-            with self.channel.conn_or_acquire() as client:
-                client.zadd(self.unacked_index_key, dict.fromkeys(held, time.time()), xx=True)
-        super().restore_visible(start, num, interval)  # type: ignore[no-untyped-call]
-
-
 class Channel(kombu_redis.Channel):
-    """The Redis channel: it fails like a lost connection once released, dead-letters items
-    it cannot read, and keeps its own unacknowledged messages fresh."""
-
-    QoS = QoS
+    """The Redis channel: it fails like a lost connection once released, and dead-letters
+    items it cannot read."""
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         if self.connection is None or self.connection.client is None:
@@ -64,9 +48,12 @@ class Channel(kombu_redis.Channel):
 
 
 class Transport(kombu_redis.Transport):
-    """The Redis transport, with that channel and a check of each item it delivers."""
+    """The Redis transport, with that channel, a check of each item it delivers, and Redis
+    refusing writes taken as a connection to make again."""
 
     Channel = Channel
+    connection_errors = (*kombu_redis.Transport.connection_errors, redis.OutOfMemoryError,
+                         redis.ReadOnlyError)  # fmt: skip
 
     def _deliver(self, message: Any, queue: str) -> None:
         problem = _malformed(message)

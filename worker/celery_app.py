@@ -1,4 +1,11 @@
-"""The Celery app: reliability settings, and the hooks that start and stop a worker cleanly."""
+"""The Celery app: its settings, and the hooks that start and stop a worker cleanly.
+
+Delivery tasks are wake-ups: each takes a batch of ready jobs off the deployment's ready list
+in Redis, where jobs wait with their records, and every job a worker takes sits in its held
+set until it is finished or given back. So a task message carries no job and is acknowledged
+as it starts: a worker killed at any moment loses no job (another worker takes its held set
+over once its heartbeat lapses), and a lost wake-up is replaced within seconds.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +15,46 @@ from typing import Any
 
 from celery import Celery, signals
 
-from worker.errors import ConfigurationError
-from worker.runtime import built_runtime, require_api_key, runtime, stopping
+from producer.errors import ConfigurationError
+from worker.runtime import built_runtime, check_settings, runtime, stopping
 from worker.settings import worker_settings
 
 log = logging.getLogger(__name__)
-settings = worker_settings()
+
+
+def _settings_or_exit() -> Any:
+    try:
+        return worker_settings()
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+settings = _settings_or_exit()
+keys = settings.keys
 
 app = Celery("zixflow_queue", include=["worker.tasks"])
 app.conf.update(
     broker_url=settings.effective_broker_url,
-    # kombu's Redis transport with one fix: it survives Redis going away (see worker.broker).
+    # kombu's Redis transport, made to survive Redis going away (see worker.broker).
     broker_transport="worker.broker:Transport"
-    if settings.effective_broker_url.startswith("redis://")
+    if settings.effective_broker_url.startswith(("redis://", "rediss://", "unix://"))
     else None,
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,  # outlive any Redis restart
     broker_transport_options={
-        # A killed worker's unacknowledged messages come back after this many seconds. A live
-        # worker marks its own as fresh at every restore sweep (worker.broker), and retries
-        # wait on our own schedule, never in the unacked set, so the timeout can be short
-        # enough for a dead worker's jobs to be taken over within two minutes.
-        "visibility_timeout": settings.visibility_timeout,
-        "unacked_restore_interval": 5,
-        "unacked_restore_throttle": 1,
-        "unacked_mutex_expire": 30,  # a worker killed mid-restore must not block restores long
+        # kombu's bookkeeping of unacknowledged messages, kept in this deployment's namespace.
+        "unacked_key": keys.unacked,
+        "unacked_index_key": f"{keys.unacked}_index",
+        "unacked_mutex_key": f"{keys.unacked}_mutex",
         "health_check_interval": 10,
     },
     task_default_queue=settings.queue,
     task_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,
-    task_acks_late=True,  # ack after the send is recorded, never before
-    task_reject_on_worker_lost=True,
-    # A task that fails on an unexpected error is not acked; one that loses Redis mid-task
-    # puts its message back itself (worker.tasks). Per-job claims make a rerun safe.
-    task_acks_on_failure_or_timeout=False,
     # Threads, not processes: a delivery task only hands its jobs to the worker's event loop,
-    # where up to ZQ_SEND_CONCURRENCY sends are in flight at once, and waits for them.
-    # Scale across cores with more workers.
+    # where many sends are in flight at once, and waits for them. Scale with more workers.
     worker_pool="threads",
     worker_concurrency=settings.concurrency,
     worker_prefetch_multiplier=1,  # prefetch no more than the threads can start
@@ -56,9 +64,9 @@ app.conf.update(
 
 
 @signals.worker_init.connect
-def _refuse_without_api_key(**_: Any) -> None:
+def _refuse_to_start_misconfigured(**_: Any) -> None:
     try:
-        require_api_key(settings)
+        check_settings(settings)
     except ConfigurationError as error:
         log.critical("%s", error)
         print(f"error: {error}", file=sys.stderr)
@@ -66,8 +74,8 @@ def _refuse_without_api_key(**_: Any) -> None:
 
 
 @signals.worker_ready.connect
-def _start_scheduler(**_: Any) -> None:
-    runtime().scheduler.start()
+def _start_upkeep(**_: Any) -> None:
+    runtime().start()
 
 
 @signals.worker_shutting_down.connect

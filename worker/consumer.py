@@ -6,6 +6,7 @@ from typing import Any
 
 from celery.worker.consumer import Consumer
 
+from producer.keys import TASK_NAME
 from worker.poison import dead_letter
 
 
@@ -34,6 +35,11 @@ class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
         handle = super().create_task_handler(*args, **kwargs)
 
         def on_task_received(message: Any) -> None:
+            task = (message.headers or {}).get("task")
+            if task != TASK_NAME:  # Celery's own tasks too: this queue carries only deliveries
+                dead_letter(f"a task this worker does not run: {task!r}", message.body)
+                message.ack()
+                return
             try:
                 handle(message)
             except (KeyError, TypeError, ValueError) as error:

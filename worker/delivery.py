@@ -1,29 +1,28 @@
-"""Delivering jobs: claim → send → decide → record, many jobs at once on one event loop.
+"""Delivering jobs: take → wait for a place in flight → claim → send → decide → record.
 
-ZQ_SEND_CONCURRENCY sender coroutines take jobs from one queue. Claims and verdicts of jobs
-that reach Redis together share one Lua call (`Batcher`), so a busy worker makes a few round
-trips per batch of sends instead of two per send.
+Many jobs at once on one event loop: a delivery task takes a batch of ready jobs, and each
+job waits for a place under the adaptive limit of sends in flight. Claims, verdicts and jobs
+given back that reach Redis together share one Lua call (`Batcher`), so a busy worker makes
+a few round trips per batch of sends instead of several per send.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis
 
-from producer.deadletters import DeadLetter, DeadLetters
-from producer.errors import ValidationError
-from producer.message import parse_message
+from producer.deadletters import DeadLetter
+from producer.message import ReplyButtonMessage
 from worker.batching import Batcher
-from worker.jobs import Claim, ClaimResult, Finish, JobRecords, Verdict
+from worker.jobs import Claim, Ending, Finish, JobRecords
+from worker.limiter import AdaptiveLimit, Stopped
 from worker.outcomes import Outcome, OutcomeKind
 from worker.policy import decide
 from worker.settings import WorkerSettings
@@ -32,124 +31,112 @@ from worker.zixflow import ZixflowClient
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-POSTPONED = "postponed"
+REDIS_TROUBLE = (redis.ConnectionError, redis.TimeoutError, redis.OutOfMemoryError,
+                 redis.ReadOnlyError)  # fmt: skip
+"""Errors Redis recovers from: a write is worth trying again until the claim would lapse."""
 
 
 class Courier:
     """Sends jobs through Zixflow and records each one's fate in its job record.
 
-    Jobs wait in a queue for one of ZQ_SEND_CONCURRENCY sender coroutines. Once the worker
-    stops, jobs still waiting go back to the schedule; `close` abandons sends in flight to
-    their claims.
+    Once the worker stops, jobs still waiting for a place in flight go back to the ready list;
+    `close` abandons sends in flight (their jobs are given back when the heartbeat lapses).
     """
 
     def __init__(
         self,
-        records: JobRecords,
+        jobs: JobRecords,
         client: ZixflowClient,
-        dead_letters: DeadLetters,
+        limit: AdaptiveLimit,
         settings: WorkerSettings,
-        stopping: threading.Event,
     ) -> None:
-        self._records = records
+        self._jobs = jobs
         self._client = client
-        self._dead_letters = dead_letters
+        self._limit = limit
         self._settings = settings
-        self._stopping = stopping
-        self._waiting: asyncio.Queue[tuple[str, asyncio.Future[str]]] = asyncio.Queue()
-        self._senders: list[asyncio.Task[None]] = []
-        self._claims = Batcher(records.claim)
-        self._finishes = Batcher(records.finish)
+        self._claims = Batcher(jobs.claim)
+        self._finishes = Batcher(jobs.finish)
+        self._releases = Batcher(jobs.release)
         self._rng = random.Random()
+        self.known: set[str] = set()
+        """Jobs this worker has taken and not yet finished."""
+        self._sends: set[asyncio.Task[Ending]] = set()
 
-    async def deliver_all(self, job_ids: Sequence[str]) -> dict[str, int]:
-        """Deliver a batch; returns how many ended each way.
-
-        Jobs not started when the worker stops go back to the schedule. If Redis is lost,
-        the jobs already sending are recorded first, then the error is raised.
-        """
-        if not self._senders:
-            self._senders = [
-                asyncio.create_task(self._sender()) for _ in range(self._settings.send_concurrency)
-            ]
-        futures = [self._enqueue(job_id) for job_id in job_ids]
-        ends = await asyncio.gather(*futures, return_exceptions=True)
-        postponed = [job_id for job_id, end in zip(job_ids, ends, strict=True) if end == POSTPONED]
-        await self._records.postpone(postponed)
-        counts: Counter[str] = Counter()
+    async def deliver(self) -> Counter[Ending]:
+        """Take a batch of ready jobs and deliver each; returns how many ended each way."""
+        job_ids = await self._jobs.take(self._settings.batch_size)
+        self.known.update(job_ids)
+        sends = [asyncio.ensure_future(self._deliver(job_id)) for job_id in job_ids]
+        self._sends.update(sends)
+        try:
+            ends = await asyncio.gather(*sends, return_exceptions=True)
+        finally:
+            self._sends.difference_update(sends)
         for end in ends:
             if isinstance(end, BaseException):
-                raise end
-            counts[end] += 1
-        return dict(counts)
+                raise end  # a bug: the task fails where Flower and the log show it
+        return Counter(end for end in ends if isinstance(end, Ending))
 
     def stop(self) -> None:
-        """Postpone every job still waiting for a sender (call on the loop, once stopping)."""
-        while not self._waiting.empty():
-            _, future = self._waiting.get_nowait()
-            _settle(future, POSTPONED)
+        """Start no new send: jobs waiting for a place in flight go back (call on the loop)."""
+        self._limit.stop()
 
     async def close(self) -> None:
-        """Abandon sends in flight to their claims; close the HTTP and Redis connections."""
-        for sender in self._senders:
-            sender.cancel()
-        await asyncio.gather(*self._senders, return_exceptions=True)
+        """Abandon sends in flight; close the HTTP connections."""
+        for send in self._sends:
+            send.cancel()
+        await asyncio.gather(*self._sends, return_exceptions=True)
         await self._client.close()
-        await self._records.close()
 
-    def _enqueue(self, job_id: str) -> asyncio.Future[str]:
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        if self._stopping.is_set():
-            future.set_result(POSTPONED)
-        else:
-            self._waiting.put_nowait((job_id, future))
-        return future
-
-    async def _sender(self) -> None:
-        while True:
-            job_id, future = await self._waiting.get()
-            if future.done():  # its delivery task gave up waiting
-                continue
-            try:
-                _settle(future, await self._deliver(job_id))
-            except Exception as error:  # the delivery task decides what an error means
-                if not future.done():
-                    future.set_exception(error)
-
-    async def _deliver(self, job_id: str) -> str:
-        """Deliver one job if it is this worker's to send; returns what became of it."""
-        if self._stopping.is_set():
-            return POSTPONED
-        claim = await self._claims.submit(job_id)
-        if claim.result is ClaimResult.MISSING:
-            reason = f"unknown job {job_id}: never enqueued, or its record expired"
-            letter = DeadLetter.for_poison(reason, job_id)
-            await asyncio.to_thread(self._dead_letters.add, letter)
-            return claim.result
-        if claim.result is not ClaimResult.CLAIMED:
-            return claim.result
-        if claim.reclaimed:
-            log.warning("job %s: taken over from a worker that stopped mid-send; "
-                        "if that send went out, this one is a duplicate", job_id)  # fmt: skip
-        if claim.wait:
-            await asyncio.sleep(claim.wait)  # the rate-limit slot reserved for this send
-        return await self._send(job_id, claim)
-
-    async def _send(self, job_id: str, claim: Claim) -> str:
+    async def _deliver(self, job_id: str) -> Ending:
         try:
-            message = parse_message(json.loads(claim.message))
-        except (ValueError, ValidationError) as error:
-            reason = f"malformed job record: {error}"
-            return await self._record(job_id, claim, Outcome(OutcomeKind.PERMANENT, reason), False)
-        payload = message.to_wire(media_form=self._settings.media_form)
-        outcome = await self._client.send(payload, job_id=job_id)
-        return await self._record(job_id, claim, outcome, message.submission_status)
+            async with self._limit.slot() as slot:
+                try:
+                    claim = await self._claims.submit(job_id)
+                except REDIS_TROUBLE as error:
+                    log.warning("job %s: no claim, Redis trouble (%s)", job_id, error)
+                    return await self._give_back(job_id)
+                if claim.ending is not None:
+                    return claim.ending
+                if claim.reclaimed:
+                    log.warning("job %s: taken over from a worker that stopped mid-send; if "
+                                "that send went out, this one is a duplicate", job_id)  # fmt: skip
+                if claim.wait:
+                    await asyncio.sleep(claim.wait)  # the rate-limit slot reserved for this send
+                started = time.monotonic()
+                outcome, keep_result = await self._send(job_id, claim)
+                slot.latency = time.monotonic() - started
+                slot.throttled = outcome.kind is OutcomeKind.THROTTLED
+                return await self._record(job_id, claim, outcome, keep_result)
+        except Stopped:
+            return await self._give_back(job_id)
+        finally:
+            self.known.discard(job_id)
 
-    async def _record(self, job_id: str, claim: Claim, outcome: Outcome, keep_result: bool) -> str:
+    async def _send(self, job_id: str, claim: Claim) -> tuple[Outcome, bool]:
+        """Send a claimed job; returns the outcome and whether to keep Zixflow's answer."""
+        if claim.exhausted:
+            reason = (f"gave up after {claim.attempt} attempts; the last sends' outcome is "
+                      "unknown (their workers stopped mid-send)")  # fmt: skip
+            return Outcome(OutcomeKind.PERMANENT, reason), False
+        try:
+            message = ReplyButtonMessage.model_validate_json(claim.message)
+        except ValueError as error:
+            return Outcome(OutcomeKind.PERMANENT, f"malformed job record: {error}"), False
+        if self._settings.media_form == "string":
+            body = claim.message  # stored as the validated wire JSON in exactly this form
+        else:
+            body = message.to_wire_json(media_form=self._settings.media_form)
+        outcome = await self._client.send(body.encode(), job_id=job_id)
+        return outcome, message.submission_status
+
+    async def _record(
+        self, job_id: str, claim: Claim, outcome: Outcome, keep_result: bool
+    ) -> Ending:
         decision = decide(outcome, claim.attempt, self._settings, self._rng)
-        final = decision.verdict is not Verdict.RETRY
+        final = decision.verdict is not Ending.RETRY
         dead_letter = None
-        if decision.verdict is Verdict.FAILED:
+        if decision.verdict is Ending.FAILED:
             dead_letter = DeadLetter(
                 id=job_id,
                 job_id=job_id,
@@ -169,17 +156,27 @@ class Courier:
             delay=decision.delay,
             dead_letter=dead_letter,
         )
-        reply = await _persistently(
-            lambda: self._finishes.submit(verdict),
-            deadline=time.monotonic() + self._settings.lease_seconds,
-        )
+        try:
+            reply = await _persistently(
+                lambda: self._finishes.submit(verdict),
+                deadline=time.monotonic() + self._settings.heartbeat_timeout,
+            )
+        except REDIS_TROUBLE as error:
+            log.error("job %s: its send ended %s, but Redis could not record it (%s); another "
+                      "worker takes it over, and may send it again", job_id,
+                      decision.verdict, error)  # fmt: skip
+            return Ending.UNRECORDED
         log.debug("job %s: %s (%s)", job_id, decision.verdict, reply)
-        return decision.verdict.value
+        return decision.verdict
 
-
-def _settle(future: asyncio.Future[str], end: str) -> None:
-    if not future.done():
-        future.set_result(end)
+    async def _give_back(self, job_id: str) -> Ending:
+        """Return a job not sent to the ready list; if Redis is away, the upkeep does it later."""
+        try:
+            await self._releases.submit(job_id)
+        except REDIS_TROUBLE as error:
+            log.warning("job %s: could not give it back (%s); it returns once this worker's "
+                        "held jobs are reconciled", job_id, error)  # fmt: skip
+        return Ending.POSTPONED
 
 
 def _log_failure(job_id: str, outcome: Outcome, error: str) -> None:
@@ -188,16 +185,16 @@ def _log_failure(job_id: str, outcome: Outcome, error: str) -> None:
 
 
 async def _persistently(write: Callable[[], Awaitable[T]], *, deadline: float) -> T:
-    """Run a Redis write, retrying through a Redis restart until the claim would run out.
+    """Run a Redis write, retrying through a Redis restart until the heartbeat would lapse.
 
-    Losing the write after a send went out would have the job sent again once its claim ran
-    out, so it is worth waiting for Redis to come back.
+    Losing the write after a send went out would have the job sent again once another worker
+    took it over, so it is worth waiting for Redis to come back.
     """
     pause = 0.1
     while True:
         try:
             return await write()
-        except (redis.ConnectionError, redis.TimeoutError) as error:
+        except REDIS_TROUBLE as error:
             if time.monotonic() + pause > deadline:
                 raise
             log.warning("could not record a send (%s); retrying in %.1fs", error, pause)

@@ -1,56 +1,69 @@
-"""The worker's side of the job record: claims and verdicts, atomic Lua calls on many jobs."""
+"""The worker's side of the job records: take, claim, finish and give back, many jobs a call.
+
+Each method runs one Lua script; its arguments are built here and nowhere else.
+"""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from producer import keys
+from producer.envelope import WAKEUP_TTL_MS, EnvelopeBuilder
 from producer.store import load_script
 from worker.settings import WorkerSettings
 
+PACING = 0.95
+"""Sends are paced at 95% of each phone id's rate: a send reaches Zixflow a little after its
+slot, by a varying delay, and the margin keeps the busiest second at the receiving end within
+the configured rate."""
 
-def worker_script(client: redis.Redis | AsyncRedis, name: str) -> Callable[..., Any]:
-    """A Lua script shipped with the worker, registered on `client`."""
-    return load_script(client, "worker.scripts", name)
 
+class Ending(StrEnum):
+    """How one delivery of a job ended."""
 
-class ClaimResult(StrEnum):
-    """What a claim attempt found."""
-
-    CLAIMED = "claimed"
-    MISSING = "missing"
-    DONE = "done"
-    BUSY = "busy"
-    LATER = "later"
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
     DEFERRED = "deferred"
+    """A rate limit put it back on the schedule."""
+    POSTPONED = "postponed"
+    """The worker stopped, or lost Redis, before sending it: given back for another."""
+    FINISHED = "finished"
+    """It was already sent, failed or canceled."""
+    BUSY = "busy"
+    """Another live worker is sending it."""
+    LATER = "later"
+    """It is not due yet: the schedule brings it back."""
+    MISSING = "missing"
+    """Its record is gone (expired)."""
+    BROKEN = "broken"
+    """Its record could not be read: it failed and was dead-lettered."""
+    UNRECORDED = "unrecorded"
+    """Sent or not, its verdict could not be written: another worker takes the job over."""
+
+
+VERDICTS = (Ending.SENT, Ending.RETRY, Ending.FAILED)
+"""The endings a send's outcome can have."""
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The answer to a claim: only CLAIMED carries a message to send."""
+    """The answer to a claim: a message to send, or the ending that makes a send needless."""
 
-    result: ClaimResult
+    ending: Ending | None
+    """None when the job is claimed for a send (or `exhausted`)."""
     message: str = ""
     attempt: int = 0
     """Attempts so far, this one included, since the job was queued or last replayed."""
     wait: float = 0.0
     reclaimed: bool = False
-
-
-class Verdict(StrEnum):
-    """How one send ends for the job."""
-
-    SENT = "sent"
-    RETRY = "retry"
-    FAILED = "failed"
+    exhausted: bool = False
+    """The attempt budget is spent (by sends of workers that died): fail it, send nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +73,7 @@ class Finish:
     job_id: str
     attempt: int
     """The claim's attempt: a verdict written twice for one claim counts once."""
-    verdict: Verdict
+    verdict: Ending
     outcome: str
     error: str = ""
     result: dict[str, Any] | None = None
@@ -81,64 +94,121 @@ class Finish:
         )
 
 
-class JobRecords:
-    """Claims jobs for sending and records what became of each send, many per round trip."""
+def worker_script(client: AsyncRedis, name: str) -> Callable[..., Awaitable[Any]]:
+    """A Lua script shipped with the worker, registered on `client`."""
+    return load_script(client, "worker.scripts", name)
 
-    def __init__(self, client: AsyncRedis, settings: WorkerSettings, worker_id: str) -> None:
+
+Publish = Callable[[], Awaitable[None]]
+
+
+class JobRecords:
+    """Takes, claims, finishes and gives back one worker's jobs."""
+
+    def __init__(
+        self,
+        client: AsyncRedis,
+        settings: WorkerSettings,
+        worker_id: str,
+        publish: Publish,
+        *,
+        queue_here: bool,
+    ) -> None:
         self._client = client
+        self._settings = settings
+        self._worker = worker_id
+        self._keys = keys = settings.keys
+        self._held = keys.held(worker_id)
+        self._queue = settings.queue if queue_here else ""
+        self._publish = publish
+        self._envelopes = EnvelopeBuilder(settings.queue)
+        self._take = worker_script(client, "take")
         self._claim = worker_script(client, "claim")
         self._finish = worker_script(client, "finish")
-        self._claim_args = [
-            worker_id,
-            settings.lease_seconds,
-            settings.phone_rate,
-            settings.phone_burst,
-            json.dumps(settings.phone_rates),
-            settings.recipient_interval,
-            settings.recipient_burst,
-            settings.max_rate_wait,
-            keys.PREFIX,
-            settings.record_ttl,
-        ]
-        self._finish_args = [worker_id, settings.record_ttl, keys.PREFIX]
+        self._release = worker_script(client, "release")
+        self._claim_head = _claim_arguments(settings, worker_id)
+
+    @property
+    def worker(self) -> str:
+        """This worker's id."""
+        return self._worker
+
+    async def take(self, count: int) -> list[str]:
+        """Take up to `count` ready jobs into this worker's held set."""
+        keys = self._keys
+        woken, *job_ids = await self._take(
+            keys=[keys.ready, self._held, keys.workers, keys.wakeup, self._queue],
+            args=[self._worker, count, self._settings.heartbeat_timeout, WAKEUP_TTL_MS,
+                  self._envelopes.build()],
+        )  # fmt: skip
+        await self._woken(woken)
+        return list(job_ids)
 
     async def claim(self, job_ids: Sequence[str]) -> list[Claim]:
-        """Take each job for one send, if it is due, free and within its rate limits."""
+        """Claim held jobs for one send each, if due, free and within their rate limits."""
+        keys = self._keys
         replies = await self._claim(
-            keys=[keys.LEASES, keys.SCHEDULE], args=[*self._claim_args, *job_ids]
-        )
+            keys=[keys.schedule, self._held, keys.workers, keys.unfinished, keys.dead,
+                  keys.dead_index],
+            args=[*self._claim_head, *job_ids],
+        )  # fmt: skip
         return [_claim_from(reply) for reply in replies]
 
     async def finish(self, sends: Sequence[Finish]) -> list[str]:
         """Record sends' verdicts; returns what each record said (e.g. 'already sent')."""
-        args = [*self._finish_args]
+        keys = self._keys
+        args = [self._worker, self._settings.record_ttl, keys.job.prefix, keys.history.prefix]
         for send in sends:
             args += send.arguments()
         replies: list[str] = await self._finish(
-            keys=[keys.LEASES, keys.SCHEDULE, keys.DEAD, keys.DEAD_INDEX, keys.STATS,
-                  keys.UNFINISHED],
+            keys=[self._held, keys.schedule, keys.dead, keys.dead_index, keys.stats,
+                  keys.unfinished],
             args=args,
         )  # fmt: skip
         return replies
 
-    async def close(self) -> None:
-        """Close the Redis connections."""
-        await self._client.aclose()
+    async def release(self, job_ids: Sequence[str]) -> list[None]:
+        """Give held jobs back to the front of the ready list, for any worker to take."""
+        keys = self._keys
+        woken, _ = await self._release(
+            keys=[self._held, keys.ready, keys.wakeup, self._queue],
+            args=[WAKEUP_TTL_MS, self._envelopes.build(), *job_ids],
+        )
+        await self._woken(woken)
+        return [None] * len(job_ids)
 
-    async def postpone(self, job_ids: Sequence[str]) -> None:
-        """Hand jobs back to the schedule, due now, for another worker to take."""
-        if job_ids:
-            await self._client.zadd(keys.SCHEDULE, dict.fromkeys(job_ids, time.time()), nx=True)
+    async def leave(self) -> None:
+        """Sign off: the jobs this worker still holds are taken over at another's next tick."""
+        await self._client.zadd(self._keys.workers, {self._worker: 0})
+
+    async def held_since(self, seconds: float) -> list[str]:
+        """Jobs this worker has held for longer than `seconds` (by Redis's clock)."""
+        now, _ = await self._client.time()
+        held = await self._client.zrangebyscore(self._held, "-inf", now - seconds)
+        return [str(job_id) for job_id in held]
+
+    async def _woken(self, woken: int) -> None:
+        if woken and not self._queue:  # the broker is another Redis: publish there
+            await self._publish()
+
+
+def _claim_arguments(settings: WorkerSettings, worker_id: str) -> list[str | float | int]:
+    """claim.lua's arguments before the job ids: who claims, the budget, limits and keys."""
+    keys = settings.keys
+    intervals = {phone: 1 / (rate * PACING) for phone, rate in settings.phone_rates.items()}
+    return [
+        worker_id, settings.max_attempts, settings.record_ttl, keys.job.prefix,
+        keys.history.prefix, 1 / (settings.phone_rate * PACING), settings.phone_burst,
+        json.dumps(intervals), settings.recipient_interval, settings.recipient_burst,
+        settings.max_rate_wait, keys.phone_pace.prefix, keys.phone_deferred.prefix,
+        keys.recipient_pace.prefix, keys.recipient_deferred.prefix,
+    ]  # fmt: skip
 
 
 def _claim_from(reply: list[Any]) -> Claim:
-    result = ClaimResult(reply[0])
-    if result is not ClaimResult.CLAIMED:
-        return Claim(result)
-    return Claim(
-        result,
-        message=reply[1],
-        attempt=int(reply[2]),
-        wait=float(reply[3]),
-        reclaimed=reply[4] == 1,
-    )
+    kind = reply[0]
+    if kind == "claimed":
+        return Claim(None, reply[1], int(reply[2]), float(reply[3]), reply[4] == 1)
+    if kind == "exhausted":
+        return Claim(None, attempt=int(reply[1]), exhausted=True)
+    return Claim(Ending(kind))

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from worker.backoff import parse_retry_after
+from worker.redaction import redact
 
 _REASON_LIMIT = 500
 
@@ -75,9 +76,14 @@ _WORDING: tuple[tuple[re.Pattern[str], OutcomeKind], ...] = (
 _CODE_IN_TEXT = re.compile(r"\(#(\d+)\)")
 
 
-def classify_response(status_code: int, headers: Mapping[str, str], body: bytes) -> Outcome:
-    """Success is HTTP 2xx with `"status": true`; anything else is a failure, classified."""
-    document = _json_object(body)
+def classify_response(
+    status_code: int, headers: Mapping[str, str], body: bytes, *, secret: str = ""
+) -> Outcome:
+    """Success is HTTP 2xx with `"status": true`; anything else is a failure, classified.
+
+    `secret` (the API key) is redacted from the decoded answer before anything reads it.
+    """
+    document = redact(_json_object(body), secret)
     message = _message(document)
     if _is_2xx(status_code) and document is not None and document.get("status") is True:
         return Outcome(_K.SENT, message or "sent", status_code, document)
@@ -191,11 +197,12 @@ EXCEPTION_KINDS: Mapping[type[BaseException], OutcomeKind] = MappingProxyType({
     # The request cannot be made as configured: the same one would fail again.
     aiohttp.InvalidURL: _K.PERMANENT,
     aiohttp.ClientHttpProxyError: _K.TRANSIENT,  # the proxy's own trouble
+    # Anything else (a header value the client refuses, a bug): the same request would fail
+    # again, so the job fails with the exception's class, never its text (it may hold the key).
+    Exception: _K.PERMANENT,
 })  # fmt: skip
 """Every failure a send can raise, by kind; a class not named here takes its nearest base's."""
 
-EXCEPTION_TYPES = (aiohttp.ClientError, TimeoutError)
-"""What a send catches: anything else is a bug, and should surface as one."""
 
 _EXCEPTION_REASONS: Mapping[OutcomeKind, str] = MappingProxyType({
     _K.TRANSIENT: "connection failed",

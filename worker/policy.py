@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 
 from worker.backoff import retry_delay
-from worker.jobs import Verdict
+from worker.jobs import Ending
 from worker.outcomes import Outcome, OutcomeKind
 from worker.settings import WorkerSettings
 
@@ -15,7 +15,7 @@ from worker.settings import WorkerSettings
 class Decision:
     """The verdict for a job after one send, with the retry delay and the error to record."""
 
-    verdict: Verdict
+    verdict: Ending
     delay: float = 0.0
     error: str = ""
 
@@ -25,13 +25,13 @@ def decide(
 ) -> Decision:
     """Sent, retry later (transient, throttled, ambiguous), or fail for good."""
     if outcome.kind is OutcomeKind.SENT:
-        return Decision(Verdict.SENT)
+        return Decision(Ending.SENT)
     if outcome.kind is OutcomeKind.AMBIGUOUS and settings.ambiguous == "fail":
-        return Decision(Verdict.FAILED, error=f"may have been sent: {outcome.reason}")
+        return Decision(Ending.FAILED, error=f"may have been sent: {outcome.reason}")
     if not outcome.kind.retryable:
-        return Decision(Verdict.FAILED, error=outcome.reason)
+        return Decision(Ending.FAILED, error=outcome.reason)
     if attempt >= settings.max_attempts:
-        return Decision(Verdict.FAILED, error=f"gave up after {attempt} attempts: {outcome.reason}")
+        return Decision(Ending.FAILED, error=f"gave up after {attempt} attempts: {outcome.reason}")
     delay = retry_delay(
         outcome,
         attempt,
@@ -41,8 +41,8 @@ def decide(
         max_retry_after=settings.max_retry_after,
     )
     return Decision(
-        Verdict.RETRY,
+        Ending.RETRY,
         delay=delay,
-        error=f"{outcome.reason} (attempt {attempt} of {settings.max_attempts}; "
-        f"next in {delay:.1f}s)",
+        # No time here: rate limits may hold the retry longer; `next_attempt_at` says when.
+        error=f"{outcome.reason} (attempt {attempt} of {settings.max_attempts})",
     )

@@ -1,27 +1,33 @@
-"""The parts one worker process shares between its tasks, built once on first use."""
+"""The parts one worker process shares between its tasks, built once when the worker starts."""
 
 from __future__ import annotations
 
-import math
+import logging
 import os
+import secrets
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cache
 
 import redis.asyncio
 
 from producer.deadletters import DeadLetters
+from producer.envelope import EnvelopeBuilder
+from producer.errors import ConfigurationError
 from producer.store import Store, connection_options
 from worker.delivery import Courier
-from worker.errors import ConfigurationError
 from worker.event_loop import EventLoopThread
-from worker.jobs import JobRecords
-from worker.scheduler import Scheduler
+from worker.jobs import Ending, JobRecords
+from worker.limiter import AdaptiveLimit
+from worker.maintenance import Maintenance
 from worker.settings import WorkerSettings, worker_settings
-from worker.zixflow import ZixflowClient, open_session
+from worker.zixflow import ZixflowClient, open_session, send_url
+
+log = logging.getLogger(__name__)
 
 stopping = threading.Event()
 """Set when the worker begins a warm shutdown: no new sends start after it."""
@@ -30,70 +36,78 @@ WAIT_STEP = 0.5
 """How often a delivery task waiting on its sends looks at whether the worker is stopping."""
 
 
-class SendsStillInFlight(Exception):
-    """The worker is stopping and a delivery task's sends outlasted ZQ_SHUTDOWN_GRACE."""
-
-
 @dataclass(frozen=True)
 class Runtime:
-    """Event loop, courier, dead letters and scheduler of this worker process."""
+    """Event loop, courier, upkeep and dead letters of this worker process."""
 
     settings: WorkerSettings
-    sends: EventLoopThread
+    loop: EventLoopThread
+    records: redis.asyncio.Redis
     courier: Courier
+    maintenance: Maintenance
+    jobs: JobRecords
     dead_letters: DeadLetters
-    scheduler: Scheduler
 
-    def deliver(self, job_ids: Sequence[str]) -> dict[str, int]:
-        """Deliver jobs on the event loop and wait; returns how many ended each way.
+    def start(self) -> None:
+        """Start the upkeep (heartbeat, due jobs, recovery) on the event loop."""
+        self.loop.submit(self.maintenance.run())
 
-        Once the worker is stopping, the sends in flight get ZQ_SHUTDOWN_GRACE seconds;
-        `SendsStillInFlight` is raised if they are not all recorded by then.
+    def deliver(self) -> dict[str, int]:
+        """Take a batch of ready jobs, deliver them on the event loop and wait.
+
+        Once the worker is stopping, the sends in flight get ZQ_SHUTDOWN_GRACE seconds; those
+        still going then are abandoned to this worker's held set, which another worker takes
+        over once the heartbeat has stopped.
         """
-        future = self.sends.submit(self.courier.deliver_all(job_ids))
-        deadline = math.inf
-        while True:
-            try:
-                return future.result(timeout=WAIT_STEP)
-            except TimeoutError:
-                pass
-            if stopping.is_set():
-                deadline = min(deadline, time.monotonic() + self.settings.shutdown_grace)
-            if time.monotonic() >= deadline:
-                future.cancel()
-                raise SendsStillInFlight("sends still in flight at the end of the grace period")
+        future = self.loop.submit(self.courier.deliver())
+        ends = _wait(future, self.settings.shutdown_grace)
+        return {str(ending): count for ending, count in ends.items()}
 
     def stop_sending(self) -> None:
-        """Start no new send: jobs not yet started go back to the schedule."""
+        """Start no new send: jobs not yet started go back to the ready list."""
         stopping.set()
-        self.scheduler.stop()
-        self.sends.loop.call_soon_threadsafe(self.courier.stop)
+        self.loop.loop.call_soon_threadsafe(self.courier.stop)
 
     def close(self) -> None:
-        """Abandon sends still in flight, close the connections and stop the event loop."""
-        self.sends.call(self.courier.close())
-        self.sends.stop()
+        """Stop the upkeep, abandon sends in flight, and let other workers have what is left."""
+        self.loop.loop.call_soon_threadsafe(self.maintenance.stop)
+        self.loop.call(self.courier.close())
+        try:
+            self.loop.call(self.jobs.leave())
+        except Exception as error:  # Redis away: the heartbeat lapses on its own
+            log.warning("could not sign off (%s); this worker's jobs are taken over once its "
+                        "heartbeat lapses", error)  # fmt: skip
+        self.loop.call(self.records.aclose())
+        self.loop.stop()
+
+
+def _wait(future: Future[Counter[Ending]], grace: float) -> Counter[Ending]:
+    deadline = float("inf")
+    while True:
+        try:
+            return future.result(timeout=WAIT_STEP)
+        except TimeoutError:
+            pass
+        if stopping.is_set():
+            deadline = min(deadline, time.monotonic() + grace)
+        if time.monotonic() >= deadline:
+            log.warning("sends still in flight at the end of the shutdown grace: abandoned")
+            return Counter()
 
 
 def worker_id() -> str:
-    """This process's name in job records: host and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process's name in job records and heartbeats: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def require_api_key(settings: WorkerSettings) -> str:
-    """The Zixflow API key, or a clear error saying the worker will not send without one."""
-    if settings.api_key is None or not settings.api_key.get_secret_value().strip():
+def check_settings(settings: WorkerSettings) -> str:
+    """The Zixflow API key, once every setting a worker sends with is known to work."""
+    send_url(settings.base_url)
+    if settings.api_key is None or not settings.api_key.get_secret_value():
         raise ConfigurationError(
             "ZIXFLOW_API_KEY is not set: a worker refuses to send without a Zixflow API key"
         )
     return settings.api_key.get_secret_value()
-
-
-def async_redis(settings: WorkerSettings) -> redis.asyncio.Redis:
-    """The event loop's client for job records (a few connections: its calls are batched)."""
-    return redis.asyncio.Redis.from_url(
-        settings.redis_url, **connection_options(settings.socket_timeout)
-    )
 
 
 def built_runtime() -> Runtime | None:
@@ -105,16 +119,33 @@ def built_runtime() -> Runtime | None:
 def runtime() -> Runtime:
     """Build this process's runtime from the environment's settings."""
     settings = worker_settings()
-    store = Store.connect(settings, threads=settings.concurrency)
-    sends = EventLoopThread("zixflow-sends")
+    api_key = check_settings(settings)
+    store = Store.connect(settings)
+    loop = EventLoopThread("zixflow-sends")
+    records = redis.asyncio.Redis.from_url(
+        settings.redis_url, **connection_options(settings.socket_timeout)
+    )
+    broker = None if store.shared else redis.asyncio.Redis.from_url(
+        settings.effective_broker_url, **connection_options(settings.socket_timeout)
+    )  # fmt: skip
+    envelopes = EnvelopeBuilder(settings.queue)
+
+    async def publish() -> None:
+        if broker is not None:
+            await broker.lpush(settings.queue, envelopes.build())
+
+    jobs = JobRecords(records, settings, worker_id(), publish, queue_here=store.shared)
     client = ZixflowClient(
-        sends.build(lambda: open_session(settings.send_concurrency)),
+        loop.build(lambda: open_session(settings.max_in_flight)),
         base_url=settings.base_url,
-        api_key=require_api_key(settings),
+        api_key=api_key,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
     )
-    dead_letters = DeadLetters(store, settings.queue)
-    records = JobRecords(async_redis(settings), settings, worker_id())
-    courier = Courier(records, client, dead_letters, settings, stopping)
-    return Runtime(settings, sends, courier, dead_letters, Scheduler(store, settings))
+    limit = AdaptiveLimit(settings.send_concurrency, settings.max_in_flight)
+    courier = Courier(jobs, client, limit, settings)
+    maintenance = Maintenance(
+        records, settings, jobs, lambda: courier.known, publish, queue_here=store.shared
+    )
+    return Runtime(settings, loop, records, courier, maintenance, jobs,
+                   DeadLetters(store, settings))  # fmt: skip

@@ -1,22 +1,36 @@
--- Store one job record and, when the queue lives in this Redis, its task message: atomically.
--- KEYS: record, idempotency key ('' for none), queue ('' when the broker is elsewhere),
---       unfinished jobs
--- ARGV: job id, message fingerprint, ttl seconds, task message, created_at, wire message,
---       phone id, recipient, idempotency key ('' for none)
--- Returns false for a new job, or "job_id fingerprint" of the job already under that key.
-if KEYS[2] ~= '' then
-  local existing = redis.call('GET', KEYS[2])
-  if existing then
-    return existing
+-- Store new jobs in one atomic call: each record, then the ready list (or the schedule, for a
+-- later send time), and a wake-up for the workers unless one is waiting already.
+-- With an idempotency key, the caller derives the job ids from it, jobs already stored are
+-- skipped, and a key already used for other messages is refused.
+-- Returns {'stored', wake-up due (0 or 1), jobs stored} or {'conflict', stored fingerprint}.
+local ready, schedule, unfinished, wakeup, queue, idempotency = unpack(KEYS)
+local ttl, now, wakeup_ttl, task, record_prefix, fingerprint = unpack(ARGV, 1, 6)
+local FIRST_JOB = 7  -- then per job: id, due ('' to send now), pair count n, n field-value pairs
+
+if idempotency ~= '' then
+  local known = redis.call('GET', idempotency)
+  if known and known ~= fingerprint then return {'conflict', known} end
+  if not known then redis.call('SET', idempotency, fingerprint, 'EX', ttl) end
+end
+
+local stored, now_ready, at = 0, 0, FIRST_JOB
+while at <= #ARGV do
+  local id, due, pairs = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
+  local record, last = record_prefix .. id, at + 2 + 2 * pairs
+  if idempotency == '' or redis.call('EXISTS', record) == 0 then
+    redis.call('HSET', record, unpack(ARGV, at + 3, last))
+    redis.call('EXPIRE', record, ttl)
+    redis.call('ZADD', unfinished, now, id)
+    if due == '' then
+      redis.call('LPUSH', ready, id)
+      now_ready = now_ready + 1
+    else
+      redis.call('ZADD', schedule, due, id)
+    end
+    stored = stored + 1
   end
-  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[2], 'EX', ARGV[3])
+  at = last + 1
 end
-redis.call('HSET', KEYS[1], 'state', 'queued', 'attempts', 0, 'message', ARGV[6],
-           'phone_id', ARGV[7], 'to', ARGV[8], 'created_at', ARGV[5])
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'idempotency_key', ARGV[9]) end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
-if KEYS[3] ~= '' then
-  redis.call('LPUSH', KEYS[3], ARGV[4])
-end
-return false
+local woken = 0
+if now_ready > 0 then woken = wake(wakeup, wakeup_ttl, queue, task) end
+return {'stored', woken, stored}

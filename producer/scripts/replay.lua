@@ -1,14 +1,32 @@
--- Put a dead-lettered job back in the queue under its own id, keeping its history.
--- KEYS: record, events, dead letters, dead-letter index, unfinished jobs. ARGV: job id, now.
--- Returns 1 when replayed, 0 when the record has expired.
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
--- A replay starts a fresh attempt budget; `attempts` keeps counting the whole history.
-local attempts = redis.call('HGET', KEYS[1], 'attempts') or '0'
-redis.call('HSET', KEYS[1], 'state', 'queued', 'updated_at', ARGV[2], 'attempt_base', attempts)
-redis.call('HDEL', KEYS[1], 'due_at', 'lease_until')
-redis.call('HINCRBY', KEYS[1], 'replays', 1)
-redis.call('RPUSH', KEYS[2], cjson.encode({at = tonumber(ARGV[2]), event = 'replayed'}))
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
-return 1
+-- Put failed jobs back on the ready list under their own ids, keeping their history, and drop
+-- their dead letters. A dead letter whose job has been sent since is dropped, not replayed.
+-- Returns the ids of the jobs replayed.
+local ready, wakeup, queue, dead, dead_index, unfinished = unpack(KEYS)
+local now, ttl, wakeup_ttl, task, record_prefix, history_prefix = unpack(ARGV, 1, 6)
+local FIRST_ID = 7
+
+local replayed = {}
+for at = FIRST_ID, #ARGV do
+  local id = ARGV[at]
+  local record, history = record_prefix .. id, history_prefix .. id
+  local state = redis.call('HGET', record, 'state')
+  if state == 'failed' then
+    -- A replay starts a fresh attempt budget; `attempts` keeps counting the whole history.
+    local attempts = redis.call('HGET', record, 'attempts') or '0'
+    redis.call('HSET', record, 'state', 'queued', 'updated_at', now, 'attempt_base', attempts)
+    redis.call('HDEL', record, 'due_at')
+    redis.call('HINCRBY', record, 'replays', 1)
+    redis.call('EXPIRE', record, ttl)
+    redis.call('RPUSH', history, cjson.encode({at = tonumber(now), event = 'replayed'}))
+    redis.call('EXPIRE', history, ttl)
+    redis.call('ZADD', unfinished, now, id)
+    redis.call('LPUSH', ready, id)
+    replayed[#replayed + 1] = id
+  end
+  if state == 'failed' or state == 'sent' then
+    redis.call('HDEL', dead, id)
+    redis.call('ZREM', dead_index, id)
+  end
+end
+if #replayed > 0 then wake(wakeup, wakeup_ttl, queue, task) end
+return replayed

@@ -1,22 +1,26 @@
--- Find unfinished jobs that nothing will deliver: no queue message was seen for them for
--- `stale` seconds, and they are neither scheduled nor claimed. (kombu's Redis transport can
--- lose a message it had just popped when Redis dies.) Their time is reset, so each is
--- republished at most once per `stale` seconds; finished or expired jobs are dropped.
--- KEYS: unfinished, schedule, leases. ARGV: stale seconds, limit, key prefix.
--- Returns the ids to publish again.
-local now = tonumber(redis.call('TIME')[1])
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]),
-                      'LIMIT', 0, tonumber(ARGV[2]))
-local lost = {}
+-- The last resort: find unfinished jobs that no script has moved for `stale` seconds and that
+-- are not on the schedule, and put them on the ready list again (a second copy is harmless:
+-- claims let one delivery send). Finished or expired jobs leave the unfinished set.
+-- Returns {wake-up due (0 or 1), jobs put back}.
+local unfinished, schedule, ready, wakeup, queue = unpack(KEYS)
+local stale, limit, record_prefix, wakeup_ttl, task = unpack(ARGV)
+
+local now = clock()
+local old = redis.call('ZRANGEBYSCORE', unfinished, '-inf', now - tonumber(stale),
+                       'LIMIT', 0, tonumber(limit))
+local lost = 0
 for _, id in ipairs(old) do
-  local state = redis.call('HGET', ARGV[3] .. ':job:' .. id, 'state')
-  if not state or state == 'sent' or state == 'failed' then
-    redis.call('ZREM', KEYS[1], id)
+  local state = redis.call('HGET', record_prefix .. id, 'state')
+  if not state or state == 'sent' or state == 'failed' or state == 'canceled' then
+    redis.call('ZREM', unfinished, id)
   else
-    redis.call('ZADD', KEYS[1], now, id)
-    if not redis.call('ZSCORE', KEYS[2], id) and not redis.call('ZSCORE', KEYS[3], id) then
-      table.insert(lost, id)
+    redis.call('ZADD', unfinished, now, id)
+    if not redis.call('ZSCORE', schedule, id) then
+      redis.call('LPUSH', ready, id)
+      lost = lost + 1
     end
   end
 end
-return lost
+local woken = 0
+if lost > 0 then woken = wake(wakeup, wakeup_ttl, queue, task) end
+return {woken, lost}

@@ -40,8 +40,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def _letters() -> DeadLetters:
     producer = default_producer()
-    settings = producer.settings
-    return DeadLetters(producer.store, settings.queue, batch_size=settings.batch_size)
+    return DeadLetters(producer.store, producer.settings)
 
 
 def list_command(args: argparse.Namespace) -> int:

@@ -16,7 +16,6 @@ from typing import Any
 
 import redis
 
-from producer.deadletters import DeadLetters
 from producer.enqueue import Producer
 from producer.settings import ProducerSettings
 from producer.status import JobStatus
@@ -30,6 +29,7 @@ from zixflow_queue.demo.services import (
     worker_processes,
     zixflow_service,
 )
+from zixflow_queue.namespace import remove_deployment
 
 RECORD_TTL = 3600
 """Seconds the demo's job records are kept: long enough to look at, short enough to vanish."""
@@ -78,14 +78,15 @@ def _run(count: int, workers: int, recipient: Recipient | None) -> int:
         server = stack.enter_context(redis_service(workdir))
         zixflow = stack.enter_context(zixflow_service(workdir))
         queue = f"demo-{secrets.token_hex(4)}"
-        settings = ProducerSettings(
-            redis_url=server.url, broker_url=None, queue=queue, record_ttl=RECORD_TTL
-        )
+        namespace = f"zq:{queue}"  # its own, whatever ZQ_PREFIX the shell has
+        settings = ProducerSettings(redis_url=server.url, broker_url=None, queue=queue,
+                                    prefix=namespace, record_ttl=RECORD_TTL)  # fmt: skip
         producer = Producer(settings, Store.connect(settings))
         job_ids: list[str] = []
         if not server.private:
-            stack.callback(_tidy, producer, job_ids)
-        env = {"REDIS_URL": server.url, "ZQ_QUEUE": queue, **zixflow.environment(),
+            stack.callback(_tidy, producer)
+        env = {"REDIS_URL": server.url, "ZQ_QUEUE": queue, "ZQ_PREFIX": namespace,
+               **zixflow.environment(),
                **WORKER_SETTINGS, **(SANDBOX_SETTINGS if zixflow.sandbox else {})}  # fmt: skip
         stack.enter_context(worker_processes(workers, env, workdir))
         started = time.time()
@@ -134,11 +135,7 @@ def _watch(producer: Producer, job_ids: list[str]) -> list[JobStatus]:
         bar.close()
 
 
-def _tidy(producer: Producer, job_ids: list[str]) -> None:
+def _tidy(producer: Producer) -> None:
     """Leave a Redis the demo shares as it was, but for its job records (they soon expire)."""
-    queue = producer.settings.queue
     with contextlib.suppress(redis.RedisError):
-        DeadLetters(producer.store, queue).purge(job_ids)
-        # The queue, and the binding tables kombu keeps for it.
-        producer.store.broker.delete(queue, f"_kombu.binding.{queue}",
-                                     f"_kombu.binding_permanent.{queue}")  # fmt: skip
+        remove_deployment(producer.store, producer.settings, keep_records=True)

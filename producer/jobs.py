@@ -1,0 +1,193 @@
+"""What a caller asks to send, checked and turned into the record fields a job is stored with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from producer.errors import FieldProblem, ValidationError
+from producer.message import ReplyButtonMessage, parse_messages
+from producer.record import Field
+from producer.status import JobState
+from producer.validation import HttpUrl, shown
+
+MessageInput = Mapping[str, Any] | ReplyButtonMessage
+SendAt = datetime | float | int
+IDEMPOTENCY_KEY_MAX = 255
+
+_callback_url = TypeAdapter(HttpUrl)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A message to send, with when to send it and where to report what became of it."""
+
+    message: MessageInput
+    send_at: SendAt | None = None
+    """An aware datetime or epoch seconds; a time past means now."""
+    callback_url: str | None = None
+    """Receives signed status events for this job (see the README's "Status events")."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A checked job about to be stored: its id, when it is due, and its record's fields."""
+
+    job_id: str
+    due: float | None
+    """Its send time, when that is still to come; None to send now."""
+    fields: dict[str, str]
+
+    def arguments(self) -> list[str]:
+        """This job's part of enqueue.lua's arguments: id, due, pair count, fields."""
+        pairs = [item for pair in self.fields.items() for item in pair]
+        return [self.job_id, "" if self.due is None else repr(self.due), str(len(self.fields)),
+                *pairs]  # fmt: skip
+
+
+def as_jobs(items: Iterable[MessageInput | Job]) -> list[Job]:
+    """Plain messages become jobs to send now."""
+    return [item if isinstance(item, Job) else Job(item) for item in items]
+
+
+def prepare(
+    jobs: Sequence[Job], *, idempotency_key: str | None, record_ttl: int
+) -> tuple[list[NewJob], str]:
+    """Check every job (raising one ValidationError naming each bad one) and build its record.
+
+    Returns the new jobs and the fingerprint of the whole request, which an idempotency key
+    is bound to. Under a key, job ids derive from it, so a retry writes the same jobs again.
+    """
+    now = time.time()
+    problems = _key_problems(idempotency_key)
+    try:
+        messages = parse_messages([job.message for job in jobs])
+    except ValidationError as error:
+        problems += error.problems
+        messages = []
+    dues = []
+    for index, job in enumerate(jobs):
+        due, found = _check_options(job, now, record_ttl)
+        problems += (FieldProblem(path, problem, index) for path, problem in found)
+        dues.append(due)
+    if problems:
+        single = len(jobs) == 1
+        problems.sort(key=lambda problem: -1 if problem.item is None else problem.item)
+        raise ValidationError(
+            FieldProblem(p.path, p.problem, None if single else p.item) for p in problems
+        )
+    wires = [message.to_wire_json() for message in messages]
+    fingerprint = _fingerprint(jobs, wires) if idempotency_key else ""
+    return [
+        NewJob(
+            job_id=_job_id(idempotency_key, index),
+            due=due,
+            fields=_fields(message, wire, now, due, job.callback_url, idempotency_key),
+        )
+        for index, (job, message, wire, due) in enumerate(
+            zip(jobs, messages, wires, dues, strict=True)
+        )
+    ], fingerprint
+
+
+def _check_options(
+    job: Job, now: float, record_ttl: int
+) -> tuple[float | None, list[tuple[str, str]]]:
+    """The job's send time (None for now), and the problems with its options."""
+    problems = []
+    due = None
+    if job.send_at is not None:
+        due, problem = _due(job.send_at, now, record_ttl)
+        if problem:
+            problems.append(("send_at", problem))
+    if job.callback_url is not None:
+        try:
+            _callback_url.validate_python(job.callback_url)
+        except PydanticValidationError as error:
+            message = error.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            problems.append(("callback_url", message))
+    return due, problems
+
+
+def _due(send_at: object, now: float, record_ttl: int) -> tuple[float | None, str]:
+    """The job's send time if it is still to come, or the problem with `send_at`."""
+    if isinstance(send_at, datetime):
+        if send_at.tzinfo is None or send_at.utcoffset() is None:
+            return None, f"must be timezone-aware, got {send_at.isoformat()}"
+        moment = send_at.timestamp()
+    elif isinstance(send_at, int | float) and not isinstance(send_at, bool):
+        moment = float(send_at)
+        if not math.isfinite(moment):
+            return None, f"must be a finite number of epoch seconds, got {send_at!r}"
+    else:
+        return None, f"must be a datetime or epoch seconds, got {shown(send_at)}"
+    if moment > now + record_ttl:
+        days = record_ttl / 86400
+        return None, (
+            f"must be within the record lifetime (ZQ_RECORD_TTL, {days:g} days) of now; "
+            f"got {moment - now:.0f} seconds ahead"
+        )
+    return (moment if moment > now else None), ""
+
+
+def _key_problems(key: str | None) -> list[FieldProblem]:
+    problem = ""
+    if key is None:
+        return []
+    if not key:
+        problem = "must not be empty (leave it out for none)"
+    elif len(key) > IDEMPOTENCY_KEY_MAX:
+        problem = f"must be at most {IDEMPOTENCY_KEY_MAX} characters, got {len(key)}"
+    elif not key.isprintable():
+        problem = "must be printable text, without control characters"
+    return [FieldProblem("idempotency_key", problem)] if problem else []
+
+
+def _fields(
+    message: ReplyButtonMessage,
+    wire: str,
+    now: float,
+    due: float | None,
+    callback_url: str | None,
+    idempotency_key: str | None,
+) -> dict[str, str]:
+    fields = {
+        Field.STATE: JobState.QUEUED if due is None else JobState.SCHEDULED,
+        Field.ATTEMPTS: "0",
+        Field.MESSAGE: wire,
+        Field.PHONE_ID: message.phone_id,
+        Field.TO: message.to,
+        Field.BUTTONS: json.dumps([b.reply.id for b in message.interactive.action.buttons]),
+        Field.CREATED_AT: repr(now),
+    }
+    if due is not None:
+        fields[Field.SEND_AT] = fields[Field.DUE_AT] = repr(due)
+    if callback_url:
+        fields[Field.CALLBACK_URL] = callback_url
+    if idempotency_key:
+        fields[Field.IDEMPOTENCY_KEY] = idempotency_key
+    return {str(name): value for name, value in fields.items()}
+
+
+def _fingerprint(jobs: Sequence[Job], wires: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for job, wire in zip(jobs, wires, strict=True):
+        send_at = job.send_at.isoformat() if isinstance(job.send_at, datetime) else job.send_at
+        digest.update(json.dumps([wire, send_at, job.callback_url]).encode())
+    return digest.hexdigest()
+
+
+def _job_id(idempotency_key: str | None, index: int) -> str:
+    if idempotency_key is None:
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"{idempotency_key}\x00{index}".encode()).hexdigest()[:32]

@@ -1,0 +1,17 @@
+-- Give held jobs that were not started back to the front of the ready list (the worker is
+-- stopping, or lost track of them), and wake the workers.
+-- Returns {wake-up due (0 or 1), jobs given back}.
+local held, ready, wakeup, queue = unpack(KEYS)
+local wakeup_ttl, task = ARGV[1], ARGV[2]
+local FIRST_ID = 3
+
+local given = 0
+for at = FIRST_ID, #ARGV do
+  if redis.call('ZREM', held, ARGV[at]) == 1 then
+    redis.call('RPUSH', ready, ARGV[at])
+    given = given + 1
+  end
+end
+local woken = 0
+if given > 0 then woken = wake(wakeup, wakeup_ttl, queue, task) end
+return {woken, given}
