@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
@@ -126,7 +127,7 @@ def pipeline_env(redis_url: str, sandbox: Sandbox, queue_name: str) -> dict[str,
 def producer_for(pipeline_env: dict[str, str]) -> Callable[..., Producer]:
     """Build a producer for the integration test's Redis and queue."""
 
-    def build(**overrides: object) -> Producer:
+    def build(**overrides: Any) -> Producer:
         settings = ProducerSettings(
             redis_url=pipeline_env["REDIS_URL"], queue=pipeline_env["ZQ_QUEUE"], **overrides
         )

@@ -30,7 +30,11 @@ BEARER = f"Bearer {SANDBOX_KEY}"
 
 
 def wait_until(
-    predicate: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    what: str = "",
 ) -> T:
     """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
     deadline = time.monotonic() + timeout

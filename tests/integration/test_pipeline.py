@@ -38,7 +38,7 @@ def stored_value(client: redis.Redis, key: str) -> object:
         "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
     }
     kind = client.type(key)
-    assert kind in readers, f"{key} is a {kind}: read it here too"
+    assert kind in readers, f"{key} is a {kind!r}: read it here too"
     return readers[kind](key)
 
 
@@ -101,7 +101,7 @@ def test_closed_window_fails_without_retry(
     assert (status.state, status.attempts) == (JobState.FAILED, 1)
     assert status.error is not None and "131047" in status.error
     assert len(requests_for(sandbox, job_id)) == 1
-    letter = DeadLetters(producer.store, producer.settings.queue).get(job_id)
+    letter = DeadLetters(producer.store, producer.settings).get(job_id)
     assert letter is not None and letter.status_code == 400
 
 

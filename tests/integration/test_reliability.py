@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.typing import EncodableT, FieldT
 
 from producer import JobState, Producer, RedisUnavailable, keys
 from producer.deadletters import DeadLetters
@@ -166,7 +167,12 @@ def test_a_job_left_sending_by_a_dead_worker_is_resolved(
     job_id = producer.enqueue(wire_message())
     real_redis.delete(producer.settings.queue)  # its message was taken by a worker that died
     expired = time.time() - 1
-    stuck = {"state": "sending", "attempts": 1, "lease_until": expired, "worker": "dead:1"}
+    stuck: dict[FieldT, EncodableT] = {
+        "state": "sending",
+        "attempts": 1,
+        "lease_until": expired,
+        "worker": "dead:1",
+    }
     real_redis.hset(keys.job(job_id), mapping=stuck)
     real_redis.zadd(keys.LEASES, {job_id: expired})
     start_worker()

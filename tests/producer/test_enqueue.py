@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_enqueue_writes_record_then_one_task(fake_producer: Producer) -> None:
 
 def test_task_message_names_the_delivery_task(fake_producer: Producer) -> None:
     fake_producer.enqueue(wire_message())
-    raw = json.loads(fake_producer.store.broker.lindex("zq-test", 0))
+    raw = json.loads(cast(str, fake_producer.store.broker.lindex("zq-test", 0)))
     assert raw["headers"]["task"] == keys.TASK_NAME
     assert raw["content-type"] == "application/json"
     assert raw["properties"]["delivery_info"]["routing_key"] == "zq-test"
@@ -31,7 +32,7 @@ def test_task_message_names_the_delivery_task(fake_producer: Producer) -> None:
 
 def test_wire_message_has_defaults_and_no_nulls(fake_producer: Producer) -> None:
     job_id = fake_producer.enqueue(wire_message(to="+91 98765-43210"))
-    sent = json.loads(fake_producer.store.records.hget(keys.job(job_id), "message"))
+    sent = json.loads(cast(str, fake_producer.store.records.hget(keys.job(job_id), "message")))
     assert sent["to"] == "919876543210"
     assert sent["type"] == "interactive"
     assert sent["interactive"]["type"] == "button"

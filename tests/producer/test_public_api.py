@@ -229,7 +229,7 @@ def test_split_store_enqueue_many_pushes_the_messages_after_the_records(
 ) -> None:
     """A worker taking a message at once must find its jobs' records."""
     records, broker = split_producer.store.records, split_producer.store.broker
-    records_at_push: list[set[str]] = []
+    records_at_push: list[set[bytes | str]] = []
     push = broker.lpush
 
     def recording_push(queue: str, *messages: str) -> object:
