@@ -20,6 +20,7 @@ import redis
 
 from producer.deadletters import DeadLetter
 from producer.message import ReplyButtonMessage
+from producer.record import is_job_id
 from worker.batching import Batcher
 from worker.jobs import Claim, Ending, Finish, JobRecords
 from worker.limiter import AdaptiveLimit, Stopped
@@ -64,7 +65,10 @@ class Courier:
 
     async def deliver(self) -> Counter[Ending]:
         """Take a batch of ready jobs and deliver each; returns how many ended each way."""
-        job_ids = await self._jobs.take(self._settings.batch_size)
+        taken = await self._jobs.take(self._settings.batch_size)
+        job_ids = [item for item in taken if is_job_id(item)]
+        if len(job_ids) < len(taken):
+            await self._jobs.reject([item for item in taken if not is_job_id(item)])
         self.known.update(job_ids)
         sends = [asyncio.ensure_future(self._deliver(job_id)) for job_id in job_ids]
         self._sends.update(sends)

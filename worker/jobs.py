@@ -13,12 +13,13 @@ from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 
+from producer.deadletters import DeadLetter
 from producer.envelope import WAKEUP_TTL_MS, EnvelopeBuilder
 from producer.store import load_script
 from worker.settings import WorkerSettings
 
-PACING = 0.95
-"""Sends are paced at 95% of each phone id's rate: a send reaches Zixflow a little after its
+PACING = 0.9
+"""Sends are paced at 90% of each phone id's rate: a send reaches Zixflow a little after its
 slot, by a varying delay, and the margin keeps the busiest second at the receiving end within
 the configured rate."""
 
@@ -176,6 +177,16 @@ class JobRecords:
         )
         await self._woken(woken)
         return [None] * len(job_ids)
+
+    async def reject(self, items: Sequence[str]) -> None:
+        """Drop what the ready list held that is not a job id, keeping it as a dead letter."""
+        keys = self._keys
+        letters = [DeadLetter.for_poison("not a job id, on the ready list", item) for item in items]
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.zrem(self._held, *items)
+            pipe.hset(keys.dead, mapping={e.id: json.dumps(e.as_dict()) for e in letters})
+            pipe.zadd(keys.dead_index, {letter.id: letter.at for letter in letters})
+            await pipe.execute()
 
     async def leave(self) -> None:
         """Sign off: the jobs this worker still holds are taken over at another's next tick."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -42,8 +42,14 @@ class _Window:
 class AdaptiveLimit:
     """An asyncio gate for sends whose width follows latency and throttling."""
 
-    def __init__(self, initial: int, maximum: int, minimum: int = 4) -> None:
-        self.floor = max(minimum, min(initial, maximum))
+    def __init__(
+        self,
+        initial: int,
+        maximum: int,
+        minimum: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.floor = min(initial, maximum)
         self.minimum = min(minimum, self.floor)
         self.maximum = maximum
         self.limit = float(self.floor)
@@ -51,7 +57,8 @@ class AdaptiveLimit:
         self.baseline: float | None = None
         """The usual latency: a slow moving average of each window's mean."""
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._window = _Window(time.monotonic())
+        self._clock = clock
+        self._window = _Window(clock())
         self._stopped = False
 
     @asynccontextmanager
@@ -103,7 +110,7 @@ class AdaptiveLimit:
         window.throttled |= throttled
         if latency is not None:
             window.latencies.append(latency)
-        now = time.monotonic()
+        now = self._clock()
         if now - window.started >= WINDOW:
             self._adjust(window)
             self._window = _Window(now)

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
+import redis.asyncio
 
-from producer import JobState, Producer, keys
+from producer import JobState, Producer
 from producer.deadletters import DeadLetters
-from producer.store import Store
-from tests.support import SANDBOX_KEY, wait_until, wire_messages
+from producer.store import Store, connection_options
+from tests.support import SANDBOX_KEY, wait_until, wire_message, wire_messages
 from worker.delivery import Courier
-from worker.jobs import JobRecords
-from worker.runtime import async_redis
+from worker.jobs import Ending, JobRecords
+from worker.limiter import AdaptiveLimit
 from worker.settings import WorkerSettings
 from worker.zixflow import ZixflowClient, open_session
 from zixflow_queue.sandbox import FaultPlan, Sandbox
 
 T = TypeVar("T")
+Run = Callable[[Callable[[Courier], Awaitable[T]]], T]
 
 
 @pytest.fixture
@@ -28,9 +30,11 @@ def worker_settings(redis_url: str, sandbox: Sandbox) -> WorkerSettings:
     return WorkerSettings(
         redis_url=redis_url,
         queue="zq-delivery",
+        prefix=None,
         api_key=SANDBOX_KEY,
         base_url=sandbox.url,
         send_concurrency=4,
+        max_in_flight=4,
         recipient_interval=0,
         phone_rate=100_000,
     )
@@ -42,75 +46,86 @@ def producer(worker_settings: WorkerSettings) -> Producer:
 
 
 @pytest.fixture
-def stopping() -> threading.Event:
-    return threading.Event()
-
-
-@pytest.fixture
-def with_courier(
-    worker_settings: WorkerSettings, producer: Producer, stopping: threading.Event
-) -> Callable[[Callable[[Courier], Awaitable[T]]], T]:
+def with_courier(worker_settings: WorkerSettings) -> Run[object]:
     """Run `scenario(courier)` on a fresh event loop, with the courier closed afterwards."""
 
     def run(scenario: Callable[[Courier], Awaitable[T]]) -> T:
         async def main() -> T:
+            client = redis.asyncio.Redis.from_url(
+                worker_settings.redis_url, **connection_options(5)
+            )
+
+            async def publish() -> None:
+                raise AssertionError("one Redis: wake-ups are pushed by the scripts")
+
             courier = Courier(
-                JobRecords(async_redis(worker_settings), worker_settings, "test:1"),
+                JobRecords(client, worker_settings, "test:1", publish, queue_here=True),
                 ZixflowClient(open_session(4), base_url=worker_settings.base_url,
                               api_key=SANDBOX_KEY, connect_timeout=2, read_timeout=10),
-                DeadLetters(producer.store, worker_settings.queue),
+                AdaptiveLimit(worker_settings.send_concurrency, worker_settings.max_in_flight),
                 worker_settings,
-                stopping,
             )  # fmt: skip
             try:
                 return await scenario(courier)
             finally:
                 await courier.close()
+                await client.aclose()
 
         return asyncio.run(main())
 
-    return run
+    return run  # type: ignore[return-value]
 
 
 def test_a_batch_ends_each_way(
-    producer: Producer, with_courier: Callable[..., dict[str, int]], sandbox: Sandbox
+    producer: Producer, with_courier: Run[Counter[Ending]], sandbox: Sandbox
 ) -> None:
-    sandbox.configure(FaultPlan(script={"919800000002": ["window"]}))
+    sandbox.configure(FaultPlan(script={"919800000002": ["window"], "919800000003": ["error500"]}))
     job_ids = producer.enqueue_many(wire_messages(6))
+    producer.cancel(job_ids[5])
 
-    counts = with_courier(lambda courier: courier.deliver_all([*job_ids, "ghost"]))
+    counts = with_courier(lambda courier: courier.deliver())
 
-    assert counts == {"sent": 5, "failed": 1, "missing": 1}
-    statuses = producer.get_statuses(job_ids)
-    assert [s.state if s else None for s in statuses].count(JobState.SENT) == 5
-    letters = DeadLetters(producer.store, "zq-delivery").entries()
-    assert {letter.reason.split(":")[0] for letter in letters} == {
-        "HTTP 400",
-        "unknown job ghost",
-    }
+    assert counts == {Ending.SENT: 3, Ending.FAILED: 1, Ending.RETRY: 1, Ending.FINISHED: 1}
+    states = [s.state if s else None for s in producer.get_statuses(job_ids)]
+    assert states == ["sent", "sent", "failed", "retrying", "sent", "canceled"]
+    letters = DeadLetters(producer.store, producer.settings).entries()
+    assert [letter.job_id for letter in letters] == [job_ids[2]]
+    assert [r["job_id"] for r in sandbox.requests()].count(job_ids[5]) == 0  # never sent
 
 
-def test_once_stopping_waiting_jobs_go_back_to_the_schedule(
-    producer: Producer,
-    with_courier: Callable[..., dict[str, int]],
-    sandbox: Sandbox,
-    stopping: threading.Event,
+def test_answers_are_kept_only_when_the_message_asks(
+    producer: Producer, with_courier: Run[Counter[Ending]]
+) -> None:
+    kept, plain = producer.enqueue_many([wire_message(submissionStatus=True), wire_message()])
+    with_courier(lambda courier: courier.deliver())
+    statuses = producer.get_statuses([kept, plain])
+    assert statuses[0] is not None and statuses[0].result is not None
+    assert set(statuses[0].result) >= {"status", "campaignId", "messageId"}
+    assert statuses[1] is not None and statuses[1].result is None
+
+
+def test_once_stopped_waiting_jobs_go_back_to_the_ready_list(
+    producer: Producer, with_courier: Run[Counter[Ending]], sandbox: Sandbox
 ) -> None:
     sandbox.configure(FaultPlan(latency_ms=300))
     job_ids = producer.enqueue_many(wire_messages(20))
     records = producer.store.records
 
-    async def stop_midway(courier: Courier) -> dict[str, int]:
-        delivery = asyncio.create_task(courier.deliver_all(job_ids))
+    def sending() -> int:
+        return sum(s is not None and s.state == "sending" for s in producer.get_statuses(job_ids))
+
+    async def stop_midway(courier: Courier) -> Counter[Ending]:
+        delivery = asyncio.create_task(courier.deliver())
         await asyncio.to_thread(  # stop while the first four sends are in flight
-            wait_until, lambda: records.zcard(keys.LEASES) == 4, timeout=10, what="4 claims"
+            wait_until, lambda: sending() == 4, timeout=10, what="4 sends"
         )
-        stopping.set()
         courier.stop()
         return await delivery
 
     counts = with_courier(stop_midway)
 
-    assert counts == {"sent": 4, "postponed": 16}
-    scheduled = producer.store.records.zrange(keys.SCHEDULE, 0, -1)
-    assert len(scheduled) == 16 and set(scheduled) <= set(job_ids)
+    assert counts == {Ending.SENT: 4, Ending.POSTPONED: 16}
+    ready = records.lrange(producer.keys.ready, 0, -1)
+    assert len(ready) == 16 and set(ready) <= set(job_ids)
+    states = Counter(s.state if s else None for s in producer.get_statuses(job_ids))
+    assert states == {JobState.SENT: 4, JobState.QUEUED: 16}

@@ -16,7 +16,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from worker.outcomes import (
-    EXCEPTION_TYPES,
+    EXCEPTION_KINDS,
     WHATSAPP_KINDS,
     OutcomeKind,
     classify_exception,
@@ -159,10 +159,17 @@ def aiohttp_exception_classes() -> list[type[aiohttp.ClientError]]:
     ]
 
 
-def test_every_exception_a_send_can_raise_is_caught() -> None:
+def test_every_exception_a_send_can_raise_has_a_kind() -> None:
     assert len(aiohttp_exception_classes()) > 15  # the walk found them
-    assert all(issubclass(cls, EXCEPTION_TYPES) for cls in aiohttp_exception_classes())
-    assert issubclass(TimeoutError, EXCEPTION_TYPES)
+    classes = [*aiohttp_exception_classes(), TimeoutError, ValueError, RuntimeError, KeyError]
+    assert all(any(base in EXCEPTION_KINDS for base in cls.__mro__) for cls in classes)
+
+
+def test_an_unexpected_exception_fails_the_send_naming_only_its_class() -> None:
+    secret = "sk-9f8e7d\n"
+    outcome = classify_exception(ValueError(f"Invalid header value b'Bearer {secret}'"))
+    assert outcome.kind is OutcomeKind.PERMANENT
+    assert outcome.reason == "request cannot be made as configured: ValueError"
 
 
 def connection_key() -> Any:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +17,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from worker.errors import ConfigurationError
+from producer.errors import ConfigurationError
 from worker.outcomes import Outcome, OutcomeKind
-from worker.zixflow import SEND_PATH, ZixflowClient, open_session
+from worker.zixflow import ANSWER_LIMIT, SEND_PATH, ZixflowClient, open_session
 
 KEY = "zx-live-4f9c2b7e1d"
 PAYLOAD = {
@@ -34,6 +36,11 @@ PAYLOAD = {
     "submissionStatus": False,
 }
 SENT = {"status": True, "message": "Message sent successfully"}
+
+
+def wire(payload: dict[str, Any]) -> bytes:
+    """A message's request body, as the courier sends it."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ def exchange(
     sends: list[tuple[dict[str, Any], str]] | None = None,
     base_path: str = "/",
     base_url: str | None = None,
+    key: str = KEY,
     **timeouts: float,
 ) -> Exchange:
     """Send through a fresh client to a server answering `answers` in turn (or to `base_url`)."""
@@ -90,10 +98,12 @@ def exchange(
             client = ZixflowClient(
                 session,
                 base_url=base_url or str(server.make_url(base_path)),
-                api_key=KEY,
+                api_key=key,
                 **{"connect_timeout": 3.0, "read_timeout": 45.0, **timeouts},
             )
-            outcomes = [await client.send(payload, job_id=job_id) for payload, job_id in sends]
+            outcomes = [
+                await client.send(wire(payload), job_id=job_id) for payload, job_id in sends
+            ]
         return Exchange(outcomes, seen, client)
 
     return asyncio.run(scenario())
@@ -205,6 +215,19 @@ def test_key_never_shows() -> None:
     assert outcome.body is not None and outcome.body["token"] == "[redacted]"
 
 
+def test_key_echoed_escaped_never_shows() -> None:
+    key = "zx/9Kp+Vq/ß-7"
+    # PHP escapes "/" as "\/", and a server may escape any character as \uXXXX.
+    escaped = key.replace("/", "\\/").replace("ß", "\\u00df").replace("K", "\\u004b")
+    body = f'{{"status": false, "message": "Unauthorised: token {escaped} is not valid"}}'
+
+    (outcome,) = exchange(Answer(401, body.encode()), key=key).outcomes
+
+    assert outcome.kind is OutcomeKind.CREDENTIALS
+    assert outcome.reason == "HTTP 401: Unauthorised: token [redacted] is not valid"
+    assert key not in json.dumps(outcome.body, ensure_ascii=False)
+
+
 def test_session_pools_without_the_environment() -> None:
     async def inspect() -> tuple[int, bool]:
         async with open_session(17) as session:
@@ -230,7 +253,7 @@ def test_environment_proxy_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv("no_proxy", "")
             client = ZixflowClient(session, base_url="http://api.zixflow.test",
                                    api_key=KEY, connect_timeout=3, read_timeout=3)  # fmt: skip
-            return await client.send(PAYLOAD, job_id="job-1"), seen
+            return await client.send(wire(PAYLOAD), job_id="job-1"), seen
 
     outcome, seen = asyncio.run(through_proxy())
     assert outcome.kind is OutcomeKind.SENT
@@ -254,6 +277,16 @@ class Misbehaving:
             connection.recv(65536)
             if self.mode == "silent":
                 self._released.wait(10)
+            elif self.mode == "trickle":  # a byte at a time, each well within the read timeout
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                while not self._released.wait(0.1):
+                    connection.sendall(b" ")
+            elif self.mode == "endless":  # a chunked 200 that never ends
+                connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+                with contextlib.suppress(OSError):
+                    while not self._released.is_set():
+                        connection.sendall(chunk)
 
     def close(self) -> None:
         self._released.set()
@@ -287,6 +320,28 @@ def test_real_read_timeout_is_ambiguous(misbehaving: Callable[[str], Misbehaving
     assert (outcome.kind, outcome.reason) == (
         OutcomeKind.AMBIGUOUS,
         "no complete answer, the message may have been sent: SocketTimeoutError",
+    )
+
+
+def test_a_trickling_answer_ends_at_the_send_deadline(
+    misbehaving: Callable[[str], Misbehaving],
+) -> None:
+    started = time.monotonic()
+    server = misbehaving("trickle")
+    (outcome,) = exchange(base_url=server.url, connect_timeout=0.5, read_timeout=0.5).outcomes
+    # The deadline is the connect and read timeouts together (1 s): without it, each byte
+    # would reset the read timeout and the send would last as long as the trickle.
+    assert time.monotonic() - started < 5
+    assert outcome.kind is OutcomeKind.AMBIGUOUS
+
+
+def test_an_endless_answer_is_read_no_further_than_the_limit(
+    misbehaving: Callable[[str], Misbehaving],
+) -> None:
+    (outcome,) = exchange(base_url=misbehaving("endless").url).outcomes
+    assert (outcome.kind, outcome.reason) == (
+        OutcomeKind.AMBIGUOUS,
+        f"HTTP 200: answer over {ANSWER_LIMIT} bytes",
     )
 
 

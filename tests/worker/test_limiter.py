@@ -1,0 +1,118 @@
+"""The adaptive limit of sends in flight: growth, back-off, and the gate itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from worker.limiter import WINDOW, AdaptiveLimit, Stopped
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def busy_windows(limit: AdaptiveLimit, clock: Clock, latency: float, windows: int) -> None:
+    """Answers at `latency` with the limit full, for `windows` windows."""
+    for _ in range(windows):
+        limit.in_flight = int(limit.limit)
+        for _ in range(10):
+            limit.in_flight -= 1
+            limit.record(latency)
+            limit.in_flight += 1
+        clock.now += WINDOW
+
+
+def test_steady_slow_answers_grow_the_limit_to_the_maximum() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=1.0, windows=20)
+    assert limit.limit == 2048
+
+
+def test_answers_slowing_down_shrink_the_limit() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=0.01, windows=10)
+    grown = limit.limit
+    busy_windows(limit, clock, latency=0.5, windows=5)
+    assert 128 < limit.limit < grown * 0.7
+
+
+def test_slow_answers_never_take_the_limit_below_the_start() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=0.01, windows=1)
+    busy_windows(limit, clock, latency=5.0, windows=10)
+    assert limit.limit == 128
+
+
+def test_an_idle_limit_does_not_grow() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    for _ in range(20):
+        limit.record(0.01)  # one send at a time: the limit is not what holds it back
+        clock.now += WINDOW
+    assert limit.limit == 128
+
+
+def test_throttling_halves_the_limit_down_to_the_minimum() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, minimum=4, clock=clock)
+    for _ in range(10):
+        limit.record(0.01, throttled=True)
+        clock.now += WINDOW
+    assert limit.limit == 4
+
+
+def test_the_gate_holds_sends_past_the_limit_and_stop_turns_them_away() -> None:
+    async def scenario() -> tuple[int, list[str]]:
+        limit = AdaptiveLimit(2, 2)
+        events: list[str] = []
+        release = asyncio.Event()
+
+        async def send(name: str) -> None:
+            try:
+                async with limit.slot():
+                    events.append(f"start {name}")
+                    await release.wait()
+            except Stopped:
+                events.append(f"stopped {name}")
+
+        tasks = [asyncio.create_task(send(name)) for name in "abcd"]
+        await asyncio.sleep(0.01)
+        most = limit.in_flight
+        limit.stop()
+        release.set()
+        await asyncio.gather(*tasks)
+        return most, events
+
+    most, events = asyncio.run(scenario())
+    assert most == 2
+    assert sorted(events) == ["start a", "start b", "stopped c", "stopped d"]
+
+
+@pytest.mark.parametrize("initial", [1, 8])
+def test_a_waiter_takes_the_place_a_finished_send_leaves(initial: int) -> None:
+    async def scenario() -> int:
+        limit = AdaptiveLimit(initial, initial)
+        done = 0
+
+        async def send() -> None:
+            nonlocal done
+            async with limit.slot():
+                await asyncio.sleep(0)
+                done += 1
+
+        await asyncio.gather(*(send() for _ in range(50)))
+        assert limit.in_flight == 0
+        return done
+
+    assert asyncio.run(scenario()) == 50
