@@ -62,7 +62,8 @@ def sent_twice_without_a_reclaim(producer: Producer, sandbox: SandboxClient) -> 
     """Jobs the sandbox accepted more than once whose record does not own up to it."""
     accepted = Counter(r["job_id"] for r in sandbox.requests() if r["answer"] == "ok")
     twice = [job_id for job_id, count in accepted.items() if count > 1]
-    return [s.job_id for s in producer.get_statuses(twice) if s is None or not s.reclaims]
+    statuses = producer.get_statuses(twice)
+    return [job for job, s in zip(twice, statuses, strict=True) if s is None or not s.reclaims]
 
 
 class SteadyStream:
@@ -336,7 +337,7 @@ def test_deployments_sharing_a_database_never_touch_each_others_jobs(
     alpha = producer_for()
     beta = producer_for(queue="beta-" + pipeline_env["ZQ_QUEUE"])
     beta_env = {"ZQ_QUEUE": beta.settings.queue, "ZQ_BACKOFF_BASE": "4", "ZQ_BACKOFF_CAP": "4"}
-    failing = {message["to"]: ["error500"] for message in wire_messages(25, first=500)}
+    failing = {str(message["to"]): ["error500"] for message in wire_messages(25, first=500)}
     remote_sandbox.configure(FaultPlan(script=failing))
     retrying = beta.enqueue_many(wire_messages(25, first=500))
     beta_worker = start_worker(env=beta_env)

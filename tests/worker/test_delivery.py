@@ -73,7 +73,7 @@ def with_courier(worker_settings: WorkerSettings) -> Run[object]:
 
         return asyncio.run(main())
 
-    return run  # type: ignore[return-value]
+    return run
 
 
 def test_a_batch_ends_each_way(
