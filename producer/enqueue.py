@@ -13,7 +13,7 @@ from producer.errors import IdempotencyConflict, StorageError
 from producer.jobs import Job, MessageInput, NewJob, SendAt, as_jobs, prepare
 from producer.record import is_job_id
 from producer.settings import ProducerSettings, producer_settings
-from producer.status import JobState, JobStatus
+from producer.status import JobStatus
 from producer.store import Store, default_store, storage_boundary
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,11 @@ class Producer:
             return False
         keys = self.keys
         with storage_boundary("cancel the job"):
-            state = self._cancel(
+            canceled = self._cancel(
                 keys=[keys.job(job_id), keys.history(job_id), keys.schedule, keys.unfinished],
                 args=[job_id, repr(time.time()), self.settings.record_ttl],
             )
-        return bool(state == JobState.CANCELED)
+        return bool(canceled == 1)
 
     def get_statuses(self, job_ids: Sequence[str]) -> list[JobStatus | None]:
         """The statuses of many jobs, read in one round trip."""

@@ -106,7 +106,7 @@ def load_settings(settings: type[S]) -> S:
 
 def _problem(settings: type[BaseSettings], detail: object) -> str:
     location = detail["loc"]  # type: ignore[index]
-    name = str(location[0]) if location else ""
+    name = _field_name(settings, str(location[0])) if location else ""
     message = str(detail["msg"]).removeprefix("Value error, ")  # type: ignore[index]
     if name not in settings.model_fields:
         return message
@@ -114,6 +114,15 @@ def _problem(settings: type[BaseSettings], detail: object) -> str:
     if settings.model_fields[name].annotation in (SecretStr, SecretStr | None):
         return f"{variable}: {message}"  # never the secret itself
     return f"{variable}={detail['input']!r}: {message}"  # type: ignore[index]
+
+
+def _field_name(settings: type[BaseSettings], key: str) -> str:
+    """The field an error's location names: by its name, or by an alias (as REDIS_URL is)."""
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if key == name or (isinstance(alias, AliasChoices) and key in alias.choices):
+            return name
+    return key
 
 
 @cache

@@ -32,13 +32,36 @@ _command_sent = contextvars.ContextVar("zq_command_sent", default=False)
 
 
 class _Tracked:
-    """Notes that a command left for Redis once the connection is made and healthy."""
+    """Notes that a command left for Redis once the connection is made and healthy.
+
+    The connection's own commands (the handshake's PING, HELLO and CLIENT SETINFO, a health
+    check's PING) do not count: while they wait for an answer, nothing of the caller's went out.
+    """
+
+    _preparing = False
+
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        self._preparing, before = True, self._preparing
+        try:
+            super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self._preparing = before
+
+    def check_health(self) -> None:
+        self._preparing, before = True, self._preparing
+        try:
+            super().check_health()  # type: ignore[misc]
+        finally:
+            self._preparing = before
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if self._preparing:
+            super().send_packed_command(command, check_health=check_health)  # type: ignore[misc]
+            return
         if not self._sock:  # type: ignore[attr-defined]
             self.connect()  # type: ignore[attr-defined]
         if check_health:
-            self.check_health()  # type: ignore[attr-defined]
+            self.check_health()
         _command_sent.set(True)
         super().send_packed_command(command, check_health=False)  # type: ignore[misc]
 

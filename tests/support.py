@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -18,7 +17,6 @@ from typing import Any, TypeVar
 import requests
 
 from producer import JobStatus, Producer
-from producer.store import Store
 from zixflow_queue.sandbox.server import SEND_PATH
 
 T = TypeVar("T")
@@ -145,13 +143,6 @@ def states(producer: Producer, job_ids: list[str]) -> dict[str, int]:
     for status in producer.get_statuses(job_ids):
         counts[status.state if status else "missing"] += 1
     return dict(counts)
-
-
-def queued_job_ids(store: Store, queue: str) -> list[list[str]]:
-    """The job-id lists of every task message on the queue, oldest first."""
-    raw_messages = store.broker.lrange(queue, 0, -1)[::-1]
-    bodies = [json.loads(base64.b64decode(json.loads(raw)["body"])) for raw in raw_messages]
-    return [body[0][0] for body in bodies]
 
 
 def table_rows(table: str) -> dict[str, str]:
