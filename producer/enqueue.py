@@ -55,9 +55,7 @@ class Producer:
         """Validate every message first, then queue them all; returns their job ids in order."""
         return self.enqueue_jobs(as_jobs(messages), idempotency_key=idempotency_key)
 
-    def enqueue_jobs(
-        self, jobs: Sequence[Job], *, idempotency_key: str | None = None
-    ) -> list[str]:
+    def enqueue_jobs(self, jobs: Sequence[Job], *, idempotency_key: str | None = None) -> list[str]:
         """Validate all jobs, then store them in chunks of 1,000 (each one atomic).
 
         A StorageError raised part way names the jobs stored before it in `enqueued`.
@@ -142,7 +140,8 @@ class Producer:
             with storage_boundary("publish a wake-up"):
                 self.store.broker.lpush(self.settings.queue, self._envelopes.build())
         except StorageError as error:
-            log.warning("jobs stored, but %s; a worker will find them within seconds", error)
+            log.warning("jobs stored, but their wake-up was not published (%s); a worker "
+                        "finds them within seconds", error.__cause__)  # fmt: skip
 
 
 def _conflict(idempotency_key: str | None) -> str:

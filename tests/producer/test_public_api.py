@@ -382,4 +382,4 @@ def test_split_store_a_lost_wakeup_does_not_fail_the_enqueue(
     job_id = split_producer.enqueue(wire_message())
 
     assert ready(split_producer) == [job_id]
-    assert "jobs stored, but could not publish a wake-up" in caplog.text
+    assert "jobs stored, but their wake-up was not published" in caplog.text
