@@ -17,8 +17,10 @@ from producer.validation import (
     Located,
     MediaUrl,
     PhoneNumber,
+    as_seen,
     bounded_identifier,
     bounded_text,
+    bounded_token,
     problems_from,
     shown,
 )
@@ -31,15 +33,16 @@ TITLE_MAX = 20
 BUTTON_ID_MAX = 256
 PHONE_ID_MAX = 64
 SOURCE_MAX = 64
+IGNORED_IN_TITLES = "case, surrounding spaces and invisible characters"
 HeaderKind = Literal["text", "image", "video", "document"]
 HEADER_KINDS: tuple[HeaderKind, ...] = get_args(HeaderKind)
 
 HeaderText = Annotated[str, bounded_text(HEADER_TEXT_MAX)]
-BodyText = Annotated[str, bounded_text(BODY_TEXT_MAX)]
+BodyText = Annotated[str, bounded_text(BODY_TEXT_MAX, multiline=True)]
 FooterText = Annotated[str, bounded_text(FOOTER_TEXT_MAX)]
 Title = Annotated[str, bounded_text(TITLE_MAX)]
 ButtonId = Annotated[str, bounded_identifier(BUTTON_ID_MAX)]
-PhoneId = Annotated[str, bounded_identifier(PHONE_ID_MAX)]
+PhoneId = Annotated[str, bounded_token(PHONE_ID_MAX)]
 Source = Annotated[str, bounded_text(SOURCE_MAX)]
 
 
@@ -96,13 +99,8 @@ class Button(_Wire):
     reply: Reply
 
 
-def _title_key(title: str) -> str:
-    """Titles a user could not tell apart (case, surrounding spaces) count as duplicates."""
-    return title.strip().casefold()
-
-
 class Action(_Wire):
-    """The buttons: one to three, ids unique exactly, titles unique ignoring case and spaces."""
+    """The buttons: one to three, ids unique exactly, titles unique as a person sees them."""
 
     buttons: Annotated[list[Button], Field(min_length=1)]
 
@@ -112,10 +110,10 @@ class Action(_Wire):
         if (
             count <= MAX_BUTTONS
             and len({button.reply.id for button in self.buttons}) == count
-            and len({_title_key(button.reply.title) for button in self.buttons}) == count
+            and len({as_seen(button.reply.title) for button in self.buttons}) == count
         ):
             return self
-        problems = list(self._duplicates("id", str)) + list(self._duplicates("title", _title_key))
+        problems = list(self._duplicates("id", str)) + list(self._duplicates("title", as_seen))
         if count > MAX_BUTTONS:
             problem = f"is one too many: at most {MAX_BUTTONS} buttons are allowed, got {count}"
             problems.insert(0, (f"buttons.{MAX_BUTTONS}", problem))
@@ -133,7 +131,7 @@ class Action(_Wire):
                     f"must be unique within the message; {shown(value)} is also button {first}"
                 )
                 if earlier != value:
-                    problem += f" ({shown(earlier)}; case and surrounding spaces are ignored)"
+                    problem += f" ({shown(earlier)}; {IGNORED_IN_TITLES} are ignored)"
                 yield f"buttons.{index}.reply.{field}", problem
 
 

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+import subprocess
+import sys
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import pytest
 
 from producer.errors import FieldProblem, ValidationError
 from producer.message import ReplyButtonMessage, parse_message, parse_messages, reply_buttons
-from producer.validation import HttpUrl, Located, MediaUrl, PhoneNumber, shown
+from producer.validation import (
+    INVISIBLE,
+    HttpUrl,
+    Located,
+    MediaUrl,
+    PhoneNumber,
+    as_seen,
+    bounded_text,
+    shown,
+    text_problem,
+)
 from tests.support import wire_message
 
 SAMPLE_DIR = Path(__file__).parent.parent / "data" / "messages"
@@ -23,6 +37,8 @@ BUTTONS = "interactive.action.buttons"
 TITLE0 = f"{BUTTONS}.0.reply.title"
 ID0 = f"{BUTTONS}.0.reply.id"
 IMAGE_URL = "https://cdn.example.com/a.png"
+CLUSTERS = "characters (grapheme clusters)"
+IGNORED = "case, surrounding spaces and invisible characters"
 
 
 def with_values(**changes: Any) -> dict[str, Any]:
@@ -253,8 +269,8 @@ def test_values_at_the_limits_are_accepted(path: str, value: Any) -> None:
 @pytest.mark.parametrize(
     ("path", "value", "where", "problem"),
     [
-        (TITLE0, "t" * 21, TITLE0, "must be at most 20 characters, got 21"),
-        (TITLE0, "👍" * 21, TITLE0, "must be at most 20 characters, got 21"),
+        (TITLE0, "t" * 21, TITLE0, f"must be at most 20 {CLUSTERS}, got 21"),
+        (TITLE0, "👍" * 21, TITLE0, f"must be at most 20 {CLUSTERS}, got 21"),
         (TITLE0, "", TITLE0, "must not be empty"),
         (TITLE0, "  \t", TITLE0, "must not be blank"),
         (ID0, "i" * 257, ID0, "must be at most 256 characters, got 257"),
@@ -264,17 +280,17 @@ def test_values_at_the_limits_are_accepted(path: str, value: Any) -> None:
         (ID0, " yes ", ID0, "must not start or end with whitespace"),
         (ID0, "   ", ID0, "must not start or end with whitespace"),
         ("interactive.body.text", "b" * 1025, "interactive.body.text",
-         "must be at most 1024 characters, got 1025"),
+         f"must be at most 1024 {CLUSTERS}, got 1025"),
         ("interactive.body.text", " \n ", "interactive.body.text", "must not be blank"),
         ("interactive.body.text", "", "interactive.body.text", "must not be empty"),
         ("interactive.body", {}, "interactive.body.text", "is required"),
         ("interactive.footer", {"text": "f" * 61}, "interactive.footer.text",
-         "must be at most 60 characters, got 61"),
+         f"must be at most 60 {CLUSTERS}, got 61"),
         ("interactive.footer", {"text": "   "}, "interactive.footer.text", "must not be blank"),
         ("interactive.footer", {}, "interactive.footer.text", "is required"),
         ("interactive.footer", {"text": ""}, "interactive.footer.text", "must not be empty"),
         ("interactive.header", {"type": "text", "text": "h" * 61}, "interactive.header.text",
-         "must be at most 60 characters, got 61"),
+         f"must be at most 60 {CLUSTERS}, got 61"),
         ("interactive.header", {"type": "text", "text": " "}, "interactive.header.text",
          "must not be blank"),
         ("interactive.header", {"type": "text", "text": ""}, "interactive.header.text",
@@ -283,7 +299,8 @@ def test_values_at_the_limits_are_accepted(path: str, value: Any) -> None:
          "must be a string, got number 5"),
         ("phoneId", "9" * 65, "phoneId", "must be at most 64 characters, got 65"),
         ("phoneId", "", "phoneId", "must not be empty"),
-        ("phoneId", " 123", "phoneId", "must not start or end with whitespace"),
+        ("phoneId", " 123", "phoneId",
+         "must contain only ASCII letters, digits, _ and -, got ' 123'"),
         ("phoneId", 123, "phoneId", "must be a string, got number 123"),
         (BUTTONS, [], BUTTONS, "must have at least 1 item(s), got 0"),
         (BUTTONS, buttons("1", "2", "3", "4"), f"{BUTTONS}.3",
@@ -327,6 +344,156 @@ def test_a_message_that_is_not_an_object_is_refused_as_a_whole(data: Any) -> Non
     assert list(problems(data)) == [""]
 
 
+# --- text a person reads: visible, no control characters, counted as seen ---
+
+TEXTS = [TITLE0, "interactive.header.text", "interactive.body.text", "interactive.footer.text"]
+SINGLE_LINE_TEXTS = [path for path in TEXTS if path != "interactive.body.text"]
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 👨‍👩‍👧: five code points, one glyph
+BLANK_TEXTS = [
+    "\u200b", "\u3164", "\u2800", "\x00", "\ufeff", " \u200b ", "\u3164 \u2800",
+    "\u2060\u200d\ufe0f", "\u115f\u1160\uffa0", "\xad\u034f", "\x00\t \u200b",
+]  # fmt: skip
+
+
+def with_text(path: str, text: str) -> dict[str, Any]:
+    """The standard message with `text` at one of the TEXTS paths (a text header if there)."""
+    message = set_at(path, text)
+    if path.startswith("interactive.header"):
+        message["interactive"]["header"]["type"] = "text"
+    return message
+
+
+@pytest.mark.parametrize("text", BLANK_TEXTS, ids=ascii)
+@pytest.mark.parametrize("path", TEXTS)
+def test_invisible_text_is_refused_as_blank(path: str, text: str) -> None:
+    assert problems(with_text(path, text))[path].startswith(
+        "must not be blank: it has only invisible characters, such as U+"
+    )
+
+
+def test_the_blank_problem_names_an_invisible_character() -> None:
+    assert problems(with_text(TITLE0, " \u200b")) == {
+        TITLE0: "must not be blank: it has only invisible characters, such as U+200B"
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("Yes\x00", "U+0000"), ("\x1b[31mRed", "U+001B"), ("Del\x7f", "U+007F"),
+     ("Next\x85line", "U+0085"), ("é\x00" * 40, "U+0000")],  # the last is long, too
+    ids=ascii,
+)  # fmt: skip
+@pytest.mark.parametrize("path", TEXTS)
+def test_control_characters_are_refused_by_name(path: str, text: str, code: str) -> None:
+    assert problems(with_text(path, text)) == {path: f"must not contain control character {code}"}
+
+
+@pytest.mark.parametrize(
+    ("text", "code"), [("Yes\tNo", "U+0009"), ("Two\nlines", "U+000A"), ("Two\r\nlines", "U+000D")]
+)
+@pytest.mark.parametrize("path", SINGLE_LINE_TEXTS)
+def test_line_breaks_and_tabs_are_control_characters_outside_the_body(
+    path: str, text: str, code: str
+) -> None:
+    assert problems(with_text(path, text)) == {path: f"must not contain control character {code}"}
+
+
+def test_the_body_keeps_line_breaks_and_tabs() -> None:
+    text = "Order #42:\n\t2 teas\r\n\t1 cake\n\nConfirm?"
+    assert parse_message(with_text("interactive.body.text", text)).interactive.body.text == text
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "code"),
+    [(ID0, "yes\x00", "U+0000"), (ID0, "y\x85es", "U+0085"), ("source", "crm\x07", "U+0007")],
+    ids=ascii,
+)
+def test_ids_and_the_source_refuse_control_characters(path: str, value: str, code: str) -> None:
+    assert problems(set_at(path, value)) == {path: f"must not contain control character {code}"}
+
+
+@pytest.mark.parametrize("text", ["Café", "नमस्ते", "\u200bJa", "🇮🇳 ✓", "\u3164한", FAMILY])
+@pytest.mark.parametrize("path", TEXTS)
+def test_visible_text_in_any_script_is_accepted(path: str, text: str) -> None:
+    parse_message(with_text(path, text))
+
+
+@pytest.mark.parametrize("character", [FAMILY, "🇮🇳", "e\u0301"], ids=ascii)
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [(TITLE0, 20), ("interactive.header.text", 60), ("interactive.body.text", 1024),
+     ("interactive.footer.text", 60)],
+)  # fmt: skip
+def test_text_limits_count_grapheme_clusters(path: str, limit: int, character: str) -> None:
+    parse_message(with_text(path, character * limit))
+    assert problems(with_text(path, character * (limit + 1))) == {
+        path: f"must be at most {limit} {CLUSTERS}, got {limit + 1}"
+    }
+
+
+def test_a_title_of_family_emoji_fits_as_it_looks() -> None:
+    title = f"Trip {FAMILY}{FAMILY}{FAMILY}{FAMILY}"  # 25 code points, 9 characters on screen
+    assert (
+        parse_message(with_text(TITLE0, title)).interactive.action.buttons[0].reply.title == title
+    )
+    assert problems(with_text(TITLE0, f"Trip {FAMILY * 16}")) == {
+        TITLE0: f"must be at most 20 {CLUSTERS}, got 21"
+    }
+
+
+def test_a_huge_text_is_counted_only_so_far() -> None:
+    found = problems(with_text("interactive.body.text", "e\u0301" * 1_000_000))
+    assert found == {
+        "interactive.body.text": f"must be at most 1024 {CLUSTERS}, got more than 10240"
+    }
+
+
+UNICODE_RANGES = [(0, 0x3100), (0xFE00, 0x10000), (0x1BCA0, 0x1BCA4), (0x1D173, 0x1D17B),
+                  (0xE0000, 0xE0080), (0xE0100, 0xE01F0)]  # fmt: skip
+"""Where the control, format, blank and default-ignorable characters are."""
+UNICODE_SAMPLE = [chr(point) for low, high in UNICODE_RANGES for point in range(low, high)]
+
+
+@pytest.mark.parametrize("multiline", [False, True])
+def test_the_fast_path_accepts_exactly_what_the_exact_check_accepts(multiline: bool) -> None:
+    adapter = pydantic.TypeAdapter(Annotated[str, bounded_text(5, multiline=multiline)])
+
+    def accepted(text: str) -> bool:
+        try:
+            adapter.validate_python(text)
+        except pydantic.ValidationError:
+            return False
+        return True
+
+    texts = [text for char in UNICODE_SAMPLE for text in (char, f"a{char}", f" {char} ")]
+    disagreeing = [
+        text
+        for text in texts
+        if accepted(text) != (text_problem(text, 5, multiline=multiline) == "")
+    ]
+    assert disagreeing == []
+
+
+def test_plain_text_never_imports_the_regex_package() -> None:
+    code = (
+        "import json, sys, producer\n"
+        f"producer.message.parse_message(json.loads({json.dumps(json.dumps(wire_message()))}))\n"
+        "print('regex' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_text_fields_have_a_plain_json_schema() -> None:
+    reply = ReplyButtonMessage.model_json_schema()["$defs"]["Reply"]["properties"]
+    assert reply["title"] == {
+        "type": "string", "minLength": 1, "title": "Title",
+        "description": f"1 to 20 {CLUSTERS}, not blank",
+    }  # fmt: skip
+
+
 # --- unique buttons ---
 
 
@@ -337,10 +504,10 @@ def test_a_message_that_is_not_an_object_is_refused_as_a_whole(data: Any) -> Non
          "must be unique within the message; 'Yes' is also button 0"),
         (("Yes", "No", "YES"), f"{BUTTONS}.2.reply.title",
          "must be unique within the message; 'YES' is also button 0 ('Yes'; "
-         "case and surrounding spaces are ignored)"),
+         f"{IGNORED} are ignored)"),
         (("No", " Yes ", "yes"), f"{BUTTONS}.2.reply.title",
          "must be unique within the message; 'yes' is also button 1 (' Yes '; "
-         "case and surrounding spaces are ignored)"),
+         f"{IGNORED} are ignored)"),
     ],
 )  # fmt: skip
 def test_duplicate_titles_are_named_at_the_later_button(
@@ -356,8 +523,36 @@ def test_duplicate_ids_are_named_at_the_later_button() -> None:
     }
 
 
-def test_ids_are_compared_exactly() -> None:
-    parse_message(set_at(BUTTONS, buttons("Yes", "No", ids=["answer", "ANSWER"])))
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("Yes", "Yes\u200b"), ("Café", "Cafe\u0301"), ("Café", " CAFE\u0301"),
+     ("Yes", "\u2060yes\ufeff"), ("No", "N\u034fo"), ("Yes", "Yes\u3164"), ("Straße", "STRASSE")],
+    ids=ascii,
+)  # fmt: skip
+def test_titles_a_person_cannot_tell_apart_are_duplicates(first: str, second: str) -> None:
+    assert problems(set_at(BUTTONS, buttons(first, second))) == {
+        f"{BUTTONS}.1.reply.title": f"must be unique within the message; {shown(second)} is "
+        f"also button 0 ({shown(first)}; {IGNORED} are ignored)"
+    }
+
+
+def test_no_invisible_character_tells_titles_apart() -> None:
+    import regex  # type: ignore[import-untyped]  # noqa: PLC0415  # only this test needs it
+
+    invisible = regex.findall(f"[{INVISIBLE}]", "".join(map(chr, range(0x110000))))
+    assert len(invisible) > 4000
+    assert [
+        ascii(char)
+        for char in invisible
+        if as_seen(f"Yes{char}") != "yes" or as_seen(f"\u200bNo{char}") != "no"
+    ] == []
+
+
+@pytest.mark.parametrize(
+    "ids", [["answer", "ANSWER"], ["yes", "yes\u200b"], ["Café", "Cafe\u0301"]], ids=ascii
+)
+def test_ids_are_compared_exactly(ids: list[str]) -> None:
+    parse_message(set_at(BUTTONS, buttons("Yes", "No", ids=ids)))
 
 
 def test_duplicate_ids_and_titles_are_all_reported() -> None:
@@ -412,7 +607,15 @@ GOOD_URLS = [
     "http://example.com",
     "HTTPS://EXAMPLE.COM/a.pdf?version=2#page=1",
     "https://[2001:db8::1]:8443/v.mp4",
-    "https://user@example.com/a.png",
+    "https://example.com:65535/a.png",
+    "http://127.0.0.1:8080/a.png",
+    "http://localhost:1/a.png",
+    "http://10.1.2.3/a.png",
+    "http://192.168.0.10/a.png",
+    "http://[::1]/a.png",
+    "http://0x7f000001/a.png",
+    "https://169.254.example.com/a.png",
+    "https://metadata.example.com/a.png",
 ]
 BAD_URLS = [
     ("ftp://x", "must be an http(s) URL, got 'ftp://x'"),
@@ -429,6 +632,31 @@ BAD_URLS = [
         "must be an http(s) URL, got 'ftp://files.example.com/a.pdf'",
     ),
     ("https:///a.pdf", "must be an http(s) URL with a host name, got 'https:///a.pdf'"),
+    (
+        "https://user:secret@example.com/a.png",
+        "must not contain a user name or password (before an @)",
+    ),
+    ("https://token@example.com/a.png", "must not contain a user name or password (before an @)"),
+    (
+        "https://example.com:0/a.png",
+        "must have a port from 1 to 65535, got 'https://example.com:0/a.png'",
+    ),
+    (
+        "https://example.com:65536/a",
+        "must have a port from 1 to 65535, got 'https://example.com:65536/a'",
+    ),
+    (
+        "https://example.com:8o/a",
+        "must have a port from 1 to 65535, got 'https://example.com:8o/a'",
+    ),
+    (
+        "https://example.com:-1/a",
+        "must have a port from 1 to 65535, got 'https://example.com:-1/a'",
+    ),
+    ("https://[::1]:+80/a", "must have a port from 1 to 65535, got 'https://[::1]:+80/a'"),
+    ("https://example.com/a\x00.png", "must not contain control character U+0000"),
+    ("https://example.com\x7f/", "must not contain control character U+007F"),
+    ("https://example.com/\x85", "must not contain control character U+0085"),
 ]
 
 
@@ -447,6 +675,42 @@ def test_other_urls_are_refused(field: str, url: str, problem: str) -> None:
     assert problems(data) == {field: problem}
 
 
+METADATA_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://169.254.1.1/a.png",
+    "http://[fe80::1]/a.png",
+    "http://[fe80::1%25eth0]:8080/a.png",
+    "http://[fd00:ec2::254]/latest/meta-data/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://METADATA.Google.Internal./computeMetadata/v1/",
+    "http://metadata/computeMetadata/v1/",
+    "http://100.100.100.200/latest/meta-data/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://2852039166/",
+    "http://0xa9fea9fe/",
+    "http://0251.0376.0251.0376/",
+    "http://169.254.43518/",
+    "http://%31%36%39.254.169.254/",
+    "http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/",
+    "http://169。254。169。254/",
+]
+
+
+@pytest.mark.parametrize("url", METADATA_URLS)
+@pytest.mark.parametrize("field", ["interactive.header.image", "reportURL"])
+def test_link_local_and_cloud_metadata_hosts_are_refused(field: str, url: str) -> None:
+    data = header("image", url) if field != "reportURL" else set_at("reportURL", url)
+    assert problems(data) == {
+        field: f"must not point to a link-local or cloud metadata address, got {shown(url)}"
+    }
+
+
+def test_credentials_in_a_url_never_reach_the_error_text() -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_message(header("video", "https://bot:s3cret-t0ken@cdn.example.com/v.mp4"))
+    assert "s3cret" not in str(refused.value)
+
+
 def test_report_url_takes_no_media_object() -> None:
     found = problems(set_at("reportURL", {"link": IMAGE_URL}))
     assert found["reportURL"].startswith("must be a string, got object")
@@ -457,6 +721,8 @@ def test_report_url_is_left_out_when_not_given() -> None:
 
 
 # --- phone number ---
+
+AFTER_PREFIX = "must start with the country code, after any + or 00"
 
 
 @pytest.mark.parametrize(
@@ -474,6 +740,10 @@ def test_report_url_is_left_out_when_not_given() -> None:
         ("12345678", "12345678"),
         ("123456789012345", "123456789012345"),
         ("+123456789012345", "123456789012345"),
+        ("+1 (555) 123-4567", "15551234567"),
+        ("(+91) 98765 43210", "919876543210"),
+        ("(0091) 98765 43210", "919876543210"),
+        ("0091 9876543210", "919876543210"),
     ],
 )
 def test_phone_numbers_are_normalised_to_digits(given: str, stored: str) -> None:
@@ -501,12 +771,37 @@ def test_phone_numbers_are_normalised_to_digits(given: str, stored: str) -> None
         ("", "must be a phone number in international format, got ''"),
         (919876543210, "must be a string, got number 919876543210"),
         (None, "must be a string, got null"),
+        ("+-919876543210", f"{AFTER_PREFIX}, got '+-919876543210'"),
+        ("+ 91 98765 43210", AFTER_PREFIX),
+        ("-919876543210", AFTER_PREFIX),
+        (".91 98765 43210", AFTER_PREFIX),
+        ("00-919876543210", AFTER_PREFIX),
+        ("00 91 98765 43210", AFTER_PREFIX),
+        ("+(91) 98765 43210", AFTER_PREFIX),
+        (")91( 98765 43210", AFTER_PREFIX),
     ],
 )
 def test_bad_phone_numbers_are_refused(given: Any, problem: str) -> None:
     found = problems(wire_message(to=given))
     assert list(found) == ["to"]
     assert found["to"].startswith(problem)
+
+
+# --- phone id ---
+
+
+@pytest.mark.parametrize("phone_id", ["106540352242922", "a_B-9", "9" * 64, "-"])
+def test_phone_ids_of_letters_digits_underscores_and_dashes_are_kept(phone_id: str) -> None:
+    assert parse_message(wire_message(phoneId=phone_id)).to_wire()["phoneId"] == phone_id
+
+
+@pytest.mark.parametrize(
+    "phone_id", ["123:deferred", "12 34", "phone/1", "١٢٣", "id\x00", "*", "{value}", "1234\n"]
+)
+def test_other_phone_ids_are_refused(phone_id: str) -> None:
+    assert problems(wire_message(phoneId=phone_id)) == {
+        "phoneId": f"must contain only ASCII letters, digits, _ and -, got {shown(phone_id)}"
+    }
 
 
 # --- unknown fields and strict booleans ---
@@ -569,7 +864,7 @@ def test_error_is_ours_and_names_path_and_limit() -> None:
     assert isinstance(error, ValueError)
     assert not isinstance(error, pydantic.ValidationError)
     assert error.__cause__ is None and error.__suppress_context__
-    assert f"{TITLE0}: must be at most 20 characters, got 22" in str(error)
+    assert f"{TITLE0}: must be at most 20 {CLUSTERS}, got 22" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -626,6 +921,50 @@ def test_huge_values_are_cut_short_in_error_text(path: str, value: str) -> None:
     assert len(str(refused.value)) < 250
 
 
+DEEP = 100_000
+WRAPPERS: dict[str, Callable[[Any], Any]] = {
+    "dict": lambda inner: {"a": inner},
+    "list": lambda inner: [inner],
+    "OrderedDict": lambda inner: OrderedDict(a=inner),
+}
+
+
+@functools.cache
+def nested(kind: str) -> Any:
+    """A value DEEP levels deep, built without recursion, and only once: that takes a while."""
+    node: Any = "leaf"
+    for _ in range(DEEP):
+        node = WRAPPERS[kind](node)
+    return node
+
+
+@pytest.mark.parametrize("kind", WRAPPERS)
+@pytest.mark.parametrize(
+    "path",
+    ["to", "phoneId", "interactive.body.text", "interactive.body", BUTTONS,
+     f"{BUTTONS}.0.reply.id", "reportURL", "extra"],
+)  # fmt: skip
+def test_deeply_nested_input_is_refused_as_invalid(path: str, kind: str) -> None:
+    found = problems(set_at(path, nested(kind)))
+    assert found and all(where.startswith(path) for where in found)
+    assert all(len(problem) < 150 for problem in found.values())
+
+
+@pytest.mark.parametrize("kind", WRAPPERS)
+def test_a_deeply_nested_message_is_refused_as_invalid(kind: str) -> None:
+    assert problems(nested(kind))
+
+
+def test_a_huge_number_is_refused_as_invalid() -> None:
+    assert problems(set_at("to", 10**5000)) == {"to": "must be a string, got number <huge number>"}
+
+
+def test_a_nested_value_is_shown_a_few_levels_deep() -> None:
+    assert problems(set_at("interactive.body.text", nested("dict"))) == {
+        "interactive.body.text": "must be a string, got object {'a': {'a': {'a': {...}}}}"
+    }
+
+
 # --- batches ---
 
 
@@ -650,7 +989,7 @@ def test_a_bad_batch_names_every_bad_item_by_index() -> None:
     assert found == {(1, "to"), (3, TITLE0), (4, "phoneId"), (4, "linkWithRecord")}
     text = str(refused.value)
     assert "item 1: to: must have 8 to 15 digits" in text
-    assert f"item 3: {TITLE0}: must be at most 20 characters, got 21" in text
+    assert f"item 3: {TITLE0}: must be at most 20 {CLUSTERS}, got 21" in text
 
 
 def test_an_empty_batch_is_an_empty_list() -> None:
@@ -723,7 +1062,7 @@ def test_builder_defaults_match_the_wire_defaults() -> None:
 @pytest.mark.parametrize(
     ("changes", "where", "problem"),
     [
-        ({"buttons": ["x" * 21]}, TITLE0, "must be at most 20 characters, got 21"),
+        ({"buttons": ["x" * 21]}, TITLE0, f"must be at most 20 {CLUSTERS}, got 21"),
         ({"buttons": []}, BUTTONS, "must have at least 1 item(s), got 0"),
         ({"buttons": ["A", "B", "C", "D"]}, f"{BUTTONS}.3", "is one too many"),
         ({"buttons": ["Yes", "yes"]}, f"{BUTTONS}.1.reply.title", "must be unique"),
