@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["pipeline_100ms"] = pipeline_rate(producer, later, timeout)
                 results["worker_peak_rss_mb"] = [peak_rss_mb(pid) for pid in pids]
     finally:
-        remove_deployment(producer.store, settings, keep_records=False)
+        remove_deployment(producer.store, settings)
     results["pipeline_vs_limit"] = results["pipeline"] / results["limit_session"]
     return results
 

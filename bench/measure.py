@@ -78,7 +78,7 @@ def enqueue_rates(
         batches = [messages[start : start + 1000] for start in range(0, len(messages), 1000)]
         many = _rate(len(messages), lambda: [producer.enqueue_many(b) for b in batches])
     finally:
-        remove_deployment(producer.store, settings, keep_records=False)
+        remove_deployment(producer.store, settings)
     return one, many
 
 

@@ -15,6 +15,15 @@ TASK_NAME = "zixflow_queue.deliver"
 """The one Celery task a deployment's queue carries: a wake-up to deliver ready jobs."""
 
 
+def celery_exchanges(queue: str) -> dict[str, str]:
+    """The Celery exchanges of the deployment on `queue`: its remote control and its events.
+
+    Named after the queue, so that deployments sharing a Redis database never see each
+    other's workers in `celery inspect` or Flower.
+    """
+    return {"control": queue, "events": f"{queue}.events"}
+
+
 @dataclass(frozen=True, slots=True)
 class Family:
     """Keys made of a prefix and one id, e.g. `zq:zixflow:job:` + job id."""

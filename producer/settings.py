@@ -52,6 +52,11 @@ class ProducerSettings(BaseSettings):
     )
     socket_timeout: float = Field(5.0, gt=0, description="seconds a Redis call may take")
 
+    @field_validator("broker_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return value or None
+
     @field_validator("redis_url", "broker_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 from celery import Celery, signals
 
 from producer.errors import ConfigurationError
+from producer.keys import celery_exchanges
 from worker.runtime import built_runtime, check_settings, runtime, stopping
 from worker.settings import worker_settings
 
@@ -50,6 +51,10 @@ app.conf.update(
         "health_check_interval": 10,
     },
     task_default_queue=settings.queue,
+    # Remote control and task events of this deployment only: other deployments may share
+    # the Redis database, and `celery inspect` or Flower must not see their workers.
+    control_exchange=celery_exchanges(settings.queue)["control"],
+    event_exchange=celery_exchanges(settings.queue)["events"],
     task_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import table_rows, wait_until
+from producer import Producer
+from producer.settings import ProducerSettings
+from producer.store import Store
+from tests.support import states, table_rows, wait_until, wire_message, wire_messages
 
 pytestmark = pytest.mark.integration
 
@@ -25,17 +29,21 @@ NOTHING_LISTENS = "redis://127.0.0.1:1/0"
 class Demo:
     """One `zixflow-queue demo` process in a session of its own, output in files."""
 
-    def __init__(self, tmp_path: Path, redis_url: str, *args: str, path: str | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, redis_url: str, *args: str, path: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         # Every process the demo starts inherits this variable, whatever its process group.
         self.marker = f"ZQ_DEMO_TEST={uuid.uuid4().hex}"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("ZIXFLOW_")}
-        env.update(REDIS_URL=redis_url, ZQ_DEMO_TEST=self.marker.partition("=")[2])
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("ZIXFLOW_")}
+        environ.update(env or {}, REDIS_URL=redis_url, ZQ_DEMO_TEST=self.marker.partition("=")[2])
         if path is not None:
-            env["PATH"] = path
+            environ["PATH"] = path
         self.out, self.err = tmp_path / "stdout", tmp_path / "stderr"
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(
-                [COMMAND, "demo", *args], stdout=out, stderr=err, env=env, start_new_session=True
+                [COMMAND, "demo", *args], stdout=out, stderr=err, env=environ,
+                start_new_session=True,
             )
 
     def finish(self, timeout: float = 240) -> tuple[int, str, str]:
@@ -70,8 +78,10 @@ def run_demo(tmp_path: Path) -> Iterator[StartDemo]:
     """Start demos; any still running after the test is killed, with all it started."""
     started: list[Demo] = []
 
-    def start(redis_url: str, *args: str, path: str | None = None) -> Demo:
-        started.append(Demo(tmp_path, redis_url, *args, path=path))
+    def start(
+        redis_url: str, *args: str, path: str | None = None, env: dict[str, str] | None = None
+    ) -> Demo:
+        started.append(Demo(tmp_path, redis_url, *args, path=path, env=env))
         return started[-1]
 
     yield start
@@ -112,8 +122,36 @@ def test_demo_sends_reports_and_cleans_up(
     assert "latency p50 / p95 (enqueued to done)" in rows
     assert "NOT FINISHED" not in out
     wait_until(lambda: not demo.survivors(), timeout=5, what="the demo's processes to end")
-    # Sharing the tests' Redis, the demo left neither its queue nor its dead letters in it.
-    assert real_redis.keys("*demo-*") == [] and real_redis.hlen("zq:dead") == 0
+    # Sharing the tests' Redis, the demo left nothing of its own in it.
+    assert real_redis.keys("*demo-*") == []
+
+
+def test_the_demo_never_touches_a_real_deployments_jobs(
+    run_demo: StartDemo, redis_url: str, real_redis: redis.Redis
+) -> None:
+    """A deployment shares the database, with jobs waiting and no worker running."""
+    settings = ProducerSettings(redis_url=redis_url, queue="shop", prefix=None)
+    shop = Producer(settings, Store.connect(settings))
+    waiting = shop.enqueue_many(wire_messages(30))
+    scheduled = shop.enqueue(wire_message(), send_at=time.time() + 1)
+    expiring = {settings.keys.wakeup}
+
+    def keys_and_types() -> dict[str, str]:
+        return {k: real_redis.type(k) for k in real_redis.scan_iter("*") if k not in expiring}
+
+    before = keys_and_types()
+    queue_items = real_redis.llen("shop")
+
+    # Even with the shop's own settings in the shell, the demo keeps to a namespace of its own.
+    demo = run_demo(redis_url, "--count", "40", env={"ZQ_QUEUE": "shop", "ZQ_PREFIX": "zq:shop"})
+    code, _, err = demo.finish()
+
+    assert code == 0, err
+    assert states(shop, waiting) == {"queued": 30}
+    assert states(shop, [scheduled]) == {"scheduled": 1}
+    assert real_redis.llen("shop") == queue_items
+    assert real_redis.lrange(settings.keys.ready, 0, -1)[::-1] == waiting
+    assert keys_and_types() == before  # every key of the shop is still there, nothing added
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -136,6 +136,6 @@ def _watch(producer: Producer, job_ids: list[str]) -> list[JobStatus]:
 
 
 def _tidy(producer: Producer) -> None:
-    """Leave a Redis the demo shares as it was, but for its job records (they soon expire)."""
+    """Leave a Redis the demo shares as it was."""
     with contextlib.suppress(redis.RedisError):
-        remove_deployment(producer.store, producer.settings, keep_records=True)
+        remove_deployment(producer.store, producer.settings)
