@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -25,6 +26,80 @@ MAX_BATCH = 100_000
 """The most jobs one `enqueue_many` call takes."""
 
 
+class Calls:
+    """What the producer's scripts are called with, and what their replies mean: the pure part
+    of every producer, synchronous (`Producer`) or asyncio (`producer.aio.AsyncProducer`)."""
+
+    def __init__(self, settings: ProducerSettings, *, queue_here: bool) -> None:
+        self.settings = settings
+        self.keys = settings.keys
+        self.queue_here = settings.queue if queue_here else ""
+        self.envelopes = EnvelopeBuilder(settings.queue)
+
+    def prepare(self, jobs: Sequence[Job], idempotency_key: str | None) -> EnqueuePlan:
+        """Validate the jobs and split them into the script calls that store them."""
+        if len(jobs) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH:,} jobs per call, got {len(jobs):,}: split them")
+        new, fingerprint = prepare(
+            jobs, idempotency_key=idempotency_key, record_ttl=self.settings.record_ttl
+        )
+        keys = self.keys
+        script_keys = [
+            keys.ready, keys.schedule, keys.unfinished, keys.wakeup, self.queue_here,
+            keys.idempotency(idempotency_key) if idempotency_key else "",
+        ]  # fmt: skip
+        head = [self.settings.record_ttl, repr(time.time()), WAKEUP_TTL_MS,
+                self.envelopes.build(), keys.job.prefix, fingerprint]  # fmt: skip
+        chunks = [new[start : start + CHUNK] for start in range(0, len(new), CHUNK)]
+        calls = [[*head, *(arg for job in chunk for arg in job.arguments())] for chunk in chunks]
+        return EnqueuePlan(new, chunks, script_keys, calls, idempotency_key)
+
+    def cancel_call(self, job_id: str) -> tuple[list[str], list[str | float | int]]:
+        """cancel.lua's keys and arguments for one job."""
+        keys = self.keys
+        return (
+            [keys.job(job_id), keys.history(job_id), keys.schedule, keys.unfinished],
+            [job_id, repr(time.time()), self.settings.record_ttl],
+        )
+
+    def record_key(self, job_id: str) -> str:
+        """The record key of a job id, or '' (no such key) for what is not a job id."""
+        return self.keys.job(job_id) if is_job_id(job_id) else ""
+
+
+@dataclass
+class EnqueuePlan:
+    """The script calls storing a batch of new jobs, and what has been stored so far."""
+
+    jobs: list[NewJob]
+    chunks: list[list[NewJob]]
+    keys: list[str]
+    calls: list[list[Any]]
+    idempotency_key: str | None
+    stored: list[str] = field(default_factory=list)
+
+    def round_trips(self) -> list[range]:
+        """Which calls go to Redis together."""
+        count = len(self.calls)
+        return [range(first, min(first + CHUNKS_PER_ROUND_TRIP, count))
+                for first in range(0, count, CHUNKS_PER_ROUND_TRIP)]  # fmt: skip
+
+    def stored_by(self, calls: range, replies: Sequence[Any]) -> int:
+        """Note what these calls stored; returns how many asked for a wake-up elsewhere."""
+        wakeups = 0
+        for index, reply in zip(calls, replies, strict=True):
+            if reply[0] == "conflict":
+                raise IdempotencyConflict(_conflict(self.idempotency_key))
+            self.stored += (job.job_id for job in self.chunks[index])
+            wakeups += int(reply[1])
+        return wakeups
+
+    @property
+    def job_ids(self) -> list[str]:
+        """The ids of all the plan's jobs, in order."""
+        return [job.job_id for job in self.jobs]
+
+
 class Producer:
     """Validates messages and stores each as a job record on the deployment's ready list."""
 
@@ -32,10 +107,9 @@ class Producer:
         self.settings = settings
         self.store = store
         self.keys = settings.keys
-        self._envelopes = EnvelopeBuilder(settings.queue)
+        self._calls = Calls(settings, queue_here=store.shared)
         self._enqueue = store.script("enqueue")
         self._cancel = store.script("cancel")
-        self._queue_here = settings.queue if store.shared else ""
 
     def enqueue(
         self,
@@ -60,47 +134,30 @@ class Producer:
 
         A StorageError raised part way names the jobs stored before it in `enqueued`.
         """
-        if len(jobs) > MAX_BATCH:
-            raise ValueError(f"at most {MAX_BATCH:,} jobs per call, got {len(jobs):,}: split them")
-        new, fingerprint = prepare(
-            jobs, idempotency_key=idempotency_key, record_ttl=self.settings.record_ttl
-        )
-        stored: list[str] = []
-        chunks = [new[start : start + CHUNK] for start in range(0, len(new), CHUNK)]
-        for first in range(0, len(chunks), CHUNKS_PER_ROUND_TRIP):
-            round_trip = chunks[first : first + CHUNKS_PER_ROUND_TRIP]
-            replies = self._store(round_trip, idempotency_key, fingerprint, stored)
-            for chunk, reply in zip(round_trip, replies, strict=True):
-                if reply[0] == "conflict":
-                    raise IdempotencyConflict(_conflict(idempotency_key))
-                stored += (job.job_id for job in chunk)
-                if reply[1] and not self._queue_here:
-                    self._publish_wakeup()
-        return [job.job_id for job in new]
+        plan = self._calls.prepare(jobs, idempotency_key)
+        for calls in plan.round_trips():
+            with storage_boundary("enqueue the jobs", enqueued=plan.stored):
+                replies = self._run(plan, calls)
+            if plan.stored_by(calls, replies) and not self._calls.queue_here:
+                self._publish_wakeup()
+        return plan.job_ids
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not started sending; False if it is sending or finished."""
         if not is_job_id(job_id):
             return False
-        keys = self.keys
+        keys, args = self._calls.cancel_call(job_id)
         with storage_boundary("cancel the job"):
-            canceled = self._cancel(
-                keys=[keys.job(job_id), keys.history(job_id), keys.schedule, keys.unfinished],
-                args=[job_id, repr(time.time()), self.settings.record_ttl],
-            )
-        return bool(canceled == 1)
+            return bool(self._cancel(keys=keys, args=args) == 1)
 
     def get_statuses(self, job_ids: Sequence[str]) -> list[JobStatus | None]:
         """The statuses of many jobs, read in one round trip."""
         with storage_boundary("read the job statuses", writes=False):
             pipe = self.store.records.pipeline(transaction=False)
             for job_id in job_ids:
-                pipe.hgetall(self.keys.job(job_id) if is_job_id(job_id) else "")
+                pipe.hgetall(self._calls.record_key(job_id))
             records = pipe.execute()
-        return [
-            JobStatus.from_record(job_id, record) if record else None
-            for job_id, record in zip(job_ids, records, strict=True)
-        ]
+        return statuses(job_ids, records)
 
     def get_status(self, job_id: str) -> JobStatus | None:
         """The job's current status, or None for an id never seen (or long expired)."""
@@ -110,38 +167,36 @@ class Producer:
             record: dict[str, str] = self.store.records.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
         return JobStatus.from_record(job_id, record) if record else None
 
-    def _store(
-        self,
-        chunks: list[list[NewJob]],
-        idempotency_key: str | None,
-        fingerprint: str,
-        stored: list[str],
-    ) -> list[Any]:
-        """Run enqueue.lua once per chunk, in one round trip."""
-        keys = self.keys
-        script_keys = [
-            keys.ready, keys.schedule, keys.unfinished, keys.wakeup, self._queue_here,
-            keys.idempotency(idempotency_key) if idempotency_key else "",
-        ]  # fmt: skip
-        head = [self.settings.record_ttl, repr(time.time()), WAKEUP_TTL_MS,
-                self._envelopes.build(), keys.job.prefix, fingerprint]  # fmt: skip
-        calls = [[*head, *(arg for job in chunk for arg in job.arguments())] for chunk in chunks]
-        with storage_boundary("enqueue the jobs", enqueued=stored):
-            if len(calls) == 1:
-                return [self._enqueue(keys=script_keys, args=calls[0])]
-            pipe = self.store.records.pipeline(transaction=False)
-            for args in calls:
-                self._enqueue(keys=script_keys, args=args, client=pipe)
-            return pipe.execute()
+    def _run(self, plan: EnqueuePlan, calls: range) -> list[Any]:
+        """Run enqueue.lua once per call, in one round trip."""
+        if len(calls) == 1:
+            return [self._enqueue(keys=plan.keys, args=plan.calls[calls[0]])]
+        pipe = self.store.records.pipeline(transaction=False)
+        for index in calls:
+            self._enqueue(keys=plan.keys, args=plan.calls[index], client=pipe)
+        return pipe.execute()
 
     def _publish_wakeup(self) -> None:
         """Wake the workers through the broker's own Redis; if it fails, workers wake anyway."""
         try:
             with storage_boundary("publish a wake-up"):
-                self.store.broker.lpush(self.settings.queue, self._envelopes.build())
+                self.store.broker.lpush(self.settings.queue, self._calls.envelopes.build())
         except StorageError as error:
-            log.warning("jobs stored, but their wake-up was not published (%s); a worker "
-                        "finds them within seconds", error.__cause__)  # fmt: skip
+            wakeup_not_published(error)
+
+
+def wakeup_not_published(error: StorageError) -> None:
+    """Say that jobs were stored but their wake-up was not: workers find them anyway."""
+    log.warning("jobs stored, but their wake-up was not published (%s); a worker finds them "
+                "within seconds", error.__cause__)  # fmt: skip
+
+
+def statuses(job_ids: Sequence[str], records: Sequence[dict[str, str]]) -> list[JobStatus | None]:
+    """Records read for these job ids, as statuses (None where there is no record)."""
+    return [
+        JobStatus.from_record(job_id, record) if record else None
+        for job_id, record in zip(job_ids, records, strict=True)
+    ]
 
 
 def _conflict(idempotency_key: str | None) -> str:

@@ -66,6 +66,52 @@ class _Tracked:
         super().send_packed_command(command, check_health=False)  # type: ignore[misc]
 
 
+class _AsyncTracked:
+    """`_Tracked` for redis.asyncio's connections."""
+
+    _preparing = False
+
+    async def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        self._preparing, before = True, self._preparing
+        try:
+            await super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self._preparing = before
+
+    async def check_health(self) -> None:
+        self._preparing, before = True, self._preparing
+        try:
+            await super().check_health()  # type: ignore[misc]
+        finally:
+            self._preparing = before
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self._preparing:
+            if not self.is_connected:  # type: ignore[attr-defined]
+                await self.connect()  # type: ignore[attr-defined]
+            if check_health:
+                await self.check_health()
+            _command_sent.set(True)
+            check_health = False
+        await super().send_packed_command(command, check_health=check_health)  # type: ignore[misc]
+
+
+class AsyncTrackedConnection(_AsyncTracked, redis.asyncio.Connection):
+    """An asyncio TCP connection that notes when a command went out."""
+
+
+class AsyncTrackedSSLConnection(_AsyncTracked, redis.asyncio.SSLConnection):
+    """An asyncio TLS connection that notes when a command went out."""
+
+
+class AsyncTrackedUnixConnection(_AsyncTracked, redis.asyncio.UnixDomainSocketConnection):
+    """An asyncio Unix-socket connection that notes when a command went out."""
+
+
+_ASYNC_TRACKED = {"redis": AsyncTrackedConnection, "rediss": AsyncTrackedSSLConnection,
+                  "unix": AsyncTrackedUnixConnection}  # fmt: skip
+
+
 class TrackedConnection(_Tracked, redis.Connection):
     """A TCP connection that notes when a command went out."""
 
@@ -149,6 +195,19 @@ def sync_client(url: str, socket_timeout: float, pool_size: int) -> redis.Redis:
         **connection_options(socket_timeout),
     )
     return redis.Redis(connection_pool=pool)
+
+
+def async_client(url: str, socket_timeout: float, pool_size: int) -> redis.asyncio.Redis:
+    """A pooled asyncio client whose connections note when a command went out."""
+    scheme = url.partition("://")[0]
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=pool_size,
+        timeout=socket_timeout,
+        connection_class=_ASYNC_TRACKED.get(scheme, AsyncTrackedConnection),
+        **connection_options(socket_timeout),
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
 
 
 @cache
