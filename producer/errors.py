@@ -1,12 +1,12 @@
 """The producer's exceptions, grouped by what the caller does next.
 
-    ProducerError
-    ├── ValidationError      bad input: fix it; nothing was enqueued        (a ValueError)
-    ├── IdempotencyConflict  a key reused for another message               (a ValueError)
-    ├── ConfigurationError   a setting is wrong: the message names its variable
-    └── StorageError         Redis did not complete the call                (a ConnectionError)
-        ├── RedisUnavailable refused, nothing stored: safe to try again
-        └── OutcomeUnknown   it may have been stored: retry with the same idempotency key
+ProducerError
+├── ValidationError      bad input: fix it; nothing was enqueued        (a ValueError)
+├── IdempotencyConflict  a key reused for another message               (a ValueError)
+├── ConfigurationError   a setting is wrong: the message names its variable
+└── StorageError         Redis did not complete the call                (a ConnectionError)
+    ├── RedisUnavailable refused, nothing stored: safe to try again
+    └── OutcomeUnknown   it may have been stored: retry with the same idempotency key
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class JobStatus:
         return cls(
             job_id=job_id,
             state=state,
-            attempts=int(record.get(Field.ATTEMPTS, 0)),
+            attempts=_count(record.get(Field.ATTEMPTS)),
             result=_json_object(record.get(Field.RESULT)),
             error=record.get(Field.ERROR) or None,
             reply=_json_object(record.get(Field.REPLY)),
@@ -79,9 +79,9 @@ class JobStatus:
             send_at=_timestamp(record.get(Field.SEND_AT)),
             sent_at=_timestamp(record.get(Field.SENT_AT)),
             next_attempt_at=None if state.final else _timestamp(record.get(Field.DUE_AT)),
-            reclaims=int(record.get(Field.RECLAIMS, 0)),
-            duplicates=int(record.get(Field.DUPLICATES, 0)),
-            replays=int(record.get(Field.REPLAYS, 0)),
+            reclaims=_count(record.get(Field.RECLAIMS)),
+            duplicates=_count(record.get(Field.DUPLICATES)),
+            replays=_count(record.get(Field.REPLAYS)),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -92,12 +92,20 @@ class JobStatus:
         }
 
 
+def _count(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
+
+
 def _timestamp(value: str | None) -> datetime | None:
-    return datetime.fromtimestamp(float(value), UTC) if value else None
+    try:
+        return datetime.fromtimestamp(float(value), UTC) if value else None
+    except (ValueError, OverflowError, OSError):  # a damaged record still has a status
+        return None
 
 
 def _json_object(value: str | None) -> dict[str, Any] | None:
-    if not value:
+    try:
+        decoded = json.loads(value) if value else None
+    except (ValueError, RecursionError):
         return None
-    decoded = json.loads(value)
     return decoded if isinstance(decoded, dict) else None
