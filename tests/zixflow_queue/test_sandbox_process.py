@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -38,6 +39,29 @@ def test_the_standalone_sandbox_serves_and_exits_cleanly(stop_signal: signal.Sig
         process.send_signal(stop_signal)
         assert process.wait(timeout=10) == 0
         assert process.stderr.read() == ""
+
+
+def test_the_standalone_sandbox_on_a_port_in_use_says_so_and_exits_2() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        command = [sys.executable, "-m", "zixflow_queue.sandbox", "--port", str(port)]
+        result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    expected = f"error: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", expected)
+
+
+@pytest.mark.parametrize("port", ["65536", "-1", "http"])
+def test_the_command_line_refuses_a_port_that_cannot_be(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--port", port])
+    assert exit_info.value.code == 2
+    assert f"argument --port: must be a whole number from 0 to 65535, got '{port}'" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 
 from zixflow_queue.sandbox.faults import FaultPlan
-from zixflow_queue.sandbox.server import serve
+from zixflow_queue.sandbox.server import CannotListen, serve
 
 
 def parse_rate(text: str) -> tuple[str, float]:
@@ -16,11 +17,18 @@ def parse_rate(text: str) -> tuple[str, float]:
     return kind, float(rate)
 
 
+def parse_port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 65535, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The sandbox's command-line flags."""
     parser = argparse.ArgumentParser(prog="python -m zixflow_queue.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8088)
+    parser.add_argument("--port", type=parse_port, default=8088)
     parser.add_argument("--api-key", default=os.environ.get("ZIXFLOW_API_KEY") or "sandbox-key")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
     parser.add_argument(
@@ -33,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Serve with the flags given."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve with the flags given; the exit code (2 when the address cannot be bound)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -44,9 +52,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(str(error))
     # A key taken from the environment may be the real one: never print it.
     from_environment = args.api_key == os.environ.get("ZIXFLOW_API_KEY")
-    serve(args.host, args.port, args.api_key, plan,
-          key_source="ZIXFLOW_API_KEY" if from_environment else None)  # fmt: skip
+    try:
+        serve(args.host, args.port, args.api_key, plan,
+              key_source="ZIXFLOW_API_KEY" if from_environment else None)  # fmt: skip
+    except CannotListen as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

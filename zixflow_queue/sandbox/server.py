@@ -26,6 +26,10 @@ NOT_FOUND = b'{"status":false,"message":"Not found"}'
 REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 
+class CannotListen(Exception):
+    """The sandbox's address cannot be bound; the message says which and why, in one line."""
+
+
 class SandboxServer(ThreadingHTTPServer):
     """The HTTP server, holding the key, the fault plan and the log of what arrived."""
 
@@ -34,12 +38,13 @@ class SandboxServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], api_key: str, plan: FaultPlan) -> None:
-        super().__init__(address, _Handler)
+        # Set before binding: a failed bind calls server_close(), which needs them.
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
         self.expected_auth = f"Bearer {api_key}"
         self.faults = Faults(plan)
         self.log: list[dict[str, Any]] = []
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
 
     def process_request(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
@@ -255,8 +260,16 @@ def serve(
     plan: FaultPlan,
     key_source: str | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM; `key_source` names where a key not to print came from."""
-    server = SandboxServer((host, port), api_key, plan)
+    """Serve until SIGINT or SIGTERM; `key_source` names where a key not to print came from.
+
+    Raises CannotListen when the address cannot be bound (a port in use, an unknown host).
+    """
+    try:
+        server = SandboxServer((host, port), api_key, plan)
+    except OSError as error:
+        reason = error.strerror or str(error)  # "Address already in use"
+        why = reason[:1].lower() + reason[1:]
+        raise CannotListen(f"cannot listen on {host}:{port}: {why}") from error
     url = f"http://{host}:{server.server_address[1]}"
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
