@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from producer.settings import ProducerSettings
+from producer.settings import ProducerSettings, load_settings
 from zixflow_queue.cli.output import note
 from zixflow_queue.demo.processes import Command, DemoError, free_port, running, wait_ready
 
@@ -49,7 +49,7 @@ class ZixflowService:
 @contextmanager
 def redis_service(workdir: Path) -> Iterator[RedisService]:
     """REDIS_URL if it answers; else a private redis-server; else an embedded fakeredis server."""
-    url = ProducerSettings().redis_url
+    url = load_settings(ProducerSettings).redis_url
     if redis_answers(url):
         note(f"Redis: {url}")
         yield RedisService(url, private=False)
@@ -60,20 +60,22 @@ def redis_service(workdir: Path) -> Iterator[RedisService]:
     command = Command(argv, workdir / "redis.log")
     with running([command]) as (child,):
         wait_ready(child, lambda: redis_answers(private_url), "Redis", command.log)
-        note(f"Redis: none answered at {url}; {started} on port {port}")
+        note(f"Redis: none answered at {url}; {started}")
         yield RedisService(private_url, private=True)
 
 
 def _redis_server(port: int, workdir: Path) -> tuple[list[str], str] | None:
+    """A private redis-server's command and what to say about it; None when not installed."""
     binary = shutil.which("redis-server")
     if binary is None:
         return None
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
-    return argv, "started redis-server (keeping nothing on disk)"
+    return argv, f"started redis-server on port {port} (keeping nothing on disk)"
 
 
 def _embedded_redis(port: int, tried: str) -> tuple[list[str], str]:
+    """An embedded fakeredis server's command and what to say about it."""
     if not all(importlib.util.find_spec(name) for name in ("fakeredis", "lupa")):
         raise DemoError(
             f"no Redis answers at {tried}, redis-server is not installed, and neither is "
@@ -82,8 +84,8 @@ def _embedded_redis(port: int, tried: str) -> tuple[list[str], str]:
         )
     argv = [sys.executable, "-m", "zixflow_queue.demo.embedded_redis", str(port)]
     return argv, (
-        "redis-server is not installed, so this is an embedded fakeredis server. It is for "
-        "trying only: slower than Redis, and it keeps nothing"
+        f"redis-server is not installed, so started an embedded fakeredis server on port {port}, "
+        "for trying only: slower than Redis, and it keeps nothing"
     )
 
 
