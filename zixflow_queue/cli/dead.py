@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
 from producer.deadletters import DeadLetter, DeadLetters
 from producer.enqueue import default_producer
-from zixflow_queue.cli.output import DONE, FAILED, UsageError, emit, note
+from zixflow_queue.cli.output import DONE, FAILED, UsageError, emit, emit_document, note
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -20,12 +19,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="one line per entry")
-    listing.add_argument("--match", metavar="TEXT", help="only entries whose reason or id has it")
+    listing.add_argument(
+        "--match", metavar="TEXT", help="only entries whose reason, id or Zixflow's answer has it"
+    )
     listing.set_defaults(handler=list_command)
 
-    show = actions.add_parser("show", help="entries in full, as JSON")
+    show = actions.add_parser("show", parents=[common], help="entries in full, as JSON")
     show.add_argument("ids", nargs="+", metavar="ID")
-    show.set_defaults(handler=show_command, json=True)
+    show.set_defaults(handler=show_command)
 
     for name, handler, what in (
         ("replay", replay_command, "queue failed jobs again, under their own ids"),
@@ -54,12 +55,12 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def show_command(args: argparse.Namespace) -> int:
-    """Each entry in full."""
+    """Each entry in full: indented JSON, or one line each with --json."""
     found = {letter.id: letter for letter in _letters().get_many(args.ids)}
     missing = []
     for letter_id in args.ids:
         if letter_id in found:
-            print(json.dumps(found[letter_id].as_dict(), indent=2, ensure_ascii=False))
+            emit_document(args, found[letter_id].as_dict())
         else:
             missing.append(letter_id)
     return _report_missing(missing, "no dead letter")

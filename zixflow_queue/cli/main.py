@@ -6,24 +6,29 @@ Data goes to stdout, messages to stderr; exit codes are in `zixflow_queue.cli.ou
 from __future__ import annotations
 
 import argparse
-import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
-import redis
-
-from producer.errors import ProducerError, ValidationError
+from producer.errors import (
+    ConfigurationError,
+    IdempotencyConflict,
+    OutcomeUnknown,
+    StorageError,
+    ValidationError,
+)
 from producer.settings import environment_variables
-from zixflow_queue.cli import dead, jobs
+from worker.settings import WorkerSettings
+from zixflow_queue.cli import dead, jobs, status
 from zixflow_queue.cli.output import FAILED, USAGE, UsageError, note
+from zixflow_queue.service import command as service_command
 
 
 def sandbox_command(args: argparse.Namespace) -> int:
     """Serve the Zixflow sandbox until interrupted (`python -m zixflow_queue.sandbox` flags)."""
     from zixflow_queue.sandbox.__main__ import main as serve  # noqa: PLC0415 - on demand
 
-    serve(args.sandbox_args)
-    return 0
+    return serve(args.sandbox_args)
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -38,8 +43,6 @@ def demo_command(args: argparse.Namespace) -> int:
 
 def environment_help() -> str:
     """The configuration table, generated from the settings so that it never drifts."""
-    from worker.settings import WorkerSettings  # noqa: PLC0415 - its fields only, no worker code
-
     rows = environment_variables(WorkerSettings)
     width = max(len(variable) for variable, _, _ in rows)
     default_width = max(len(default) for _, default, _ in rows)
@@ -50,15 +53,35 @@ def environment_help() -> str:
     return (
         "configuration, from the environment (variable, default, meaning):\n"
         + "\n".join(lines)
-        + "\n\nexit codes: 0 done, 1 failed (Redis down, a job unknown or failed), 2 bad input"
+        + "\n\nexit codes: 0 done, 1 failed (Redis down; a job unknown, failed or not "
+        "canceled), 2 bad input"
     )
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    """A whole number of at least 1; argparse names the flag in front of the message."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
     return value
+
+
+def retry_advice(error: StorageError, args: argparse.Namespace) -> str:
+    """Whether the command may simply be run again after Redis failed it, or how to."""
+    if not (isinstance(error, OutcomeUnknown) or error.enqueued):
+        return "safe to retry"  # writes say in the error that nothing was stored
+    if "idempotency_key" not in args:  # cancel, replay and purge: doing it twice is harmless
+        return "it may have taken effect; running the command again is safe"
+    count = len(error.enqueued)
+    stored = f"{count} job(s) stored before it failed will be sent; " if count else ""
+    if args.idempotency_key:
+        key = shlex.quote(args.idempotency_key)
+        return f"{stored}retry with the same --idempotency-key {key}: nothing is queued twice"
+    return (f"{stored}jobs may have been queued, so a retry could send them twice; give "
+            "--idempotency-key to make a retry safe")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
     jobs.register(commands, common)
+    status.register(commands, common)
     dead.register(commands, common)
+    service_command.register(commands)
 
     sandbox = commands.add_parser("sandbox", add_help=False, help="serve the Zixflow sandbox "
                                   "(--help for its flags)")  # fmt: skip
@@ -109,14 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (UsageError, ValidationError, FileNotFoundError, IsADirectoryError) as error:
+    except (UsageError, ValidationError, IdempotencyConflict, ConfigurationError) as error:
         note(f"error: {error}")
         return USAGE
-    except json.JSONDecodeError as error:
-        note(f"error: not valid JSON: {error}")
-        return USAGE
-    except (ProducerError, redis.RedisError, OSError) as error:
+    except StorageError as error:
         note(f"error: {error}")
+        note(retry_advice(error, args))
         return FAILED
     except KeyboardInterrupt:
         note("interrupted")

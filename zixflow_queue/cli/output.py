@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 DONE, FAILED, USAGE = 0, 1, 2
-"""Exit codes: done; failed at run time (Redis down, a job failed or is unknown); bad input."""
+"""Exit codes: done; failed at run time (Redis down, a job failed, unknown or not canceled);
+bad input (a flag, file, message or setting)."""
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -17,6 +18,11 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
         print(json.dumps(data, default=str, ensure_ascii=False))
     elif text:
         print(text)
+
+
+def emit_document(args: argparse.Namespace, data: Any) -> None:
+    """One JSON document on stdout: on one line with --json, else indented for reading."""
+    print(json.dumps(data, default=str, ensure_ascii=False, indent=None if args.json else 2))
 
 
 def note(text: str) -> None:
