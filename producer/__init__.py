@@ -17,6 +17,7 @@ from producer.errors import (
     StorageError,
     ValidationError,
 )
+from producer.events import InvalidEvent, verify_event
 from producer.jobs import Job
 from producer.message import ReplyButtonMessage, reply_buttons
 from producer.status import JobState, JobStatus
@@ -24,6 +25,7 @@ from producer.status import JobState, JobStatus
 __all__ = [
     "ConfigurationError",
     "IdempotencyConflict",
+    "InvalidEvent",
     "Job",
     "JobState",
     "JobStatus",
@@ -39,4 +41,5 @@ __all__ = [
     "enqueue_many",
     "get_status",
     "reply_buttons",
+    "verify_event",
 ]

@@ -41,7 +41,10 @@ class Calls:
         if len(jobs) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH:,} jobs per call, got {len(jobs):,}: split them")
         new, fingerprint = prepare(
-            jobs, idempotency_key=idempotency_key, record_ttl=self.settings.record_ttl
+            jobs,
+            idempotency_key=idempotency_key,
+            record_ttl=self.settings.record_ttl,
+            public_callbacks=self.settings.callback_hosts == "public",
         )
         keys = self.keys
         script_keys = [
@@ -58,9 +61,11 @@ class Calls:
         """cancel.lua's keys and arguments for one job."""
         keys = self.keys
         return (
-            [keys.job(job_id), keys.history(job_id), keys.schedule, keys.unfinished],
-            [job_id, repr(time.time()), self.settings.record_ttl],
-        )
+            [keys.job(job_id), keys.history(job_id), keys.schedule, keys.unfinished, keys.stats,
+             keys.events_ready],
+            [job_id, repr(time.time()), self.settings.record_ttl, self.settings.callback_url or "",
+             keys.event.prefix],
+        )  # fmt: skip
 
     def record_key(self, job_id: str) -> str:
         """The record key of a job id, or '' (no such key) for what is not a job id."""

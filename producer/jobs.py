@@ -12,20 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter
-from pydantic import ValidationError as PydanticValidationError
-
 from producer.errors import FieldProblem, ValidationError
 from producer.message import ReplyButtonMessage, parse_messages
 from producer.record import Field
 from producer.status import JobState
-from producer.validation import HttpUrl, shown
+from producer.validation import callback_url_problem, shown
 
 MessageInput = Mapping[str, Any] | ReplyButtonMessage
 SendAt = datetime | float | int
 IDEMPOTENCY_KEY_MAX = 255
-
-_callback_url = TypeAdapter(HttpUrl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +56,7 @@ def as_jobs(items: Iterable[MessageInput | Job]) -> list[Job]:
 
 
 def prepare(
-    jobs: Sequence[Job], *, idempotency_key: str | None, record_ttl: int
+    jobs: Sequence[Job], *, idempotency_key: str | None, record_ttl: int, public_callbacks: bool
 ) -> tuple[list[NewJob], str]:
     """Check every job (raising one ValidationError naming each bad one) and build its record.
 
@@ -77,7 +72,7 @@ def prepare(
         messages = []
     dues = []
     for index, job in enumerate(jobs):
-        due, found = _check_options(job, now, record_ttl)
+        due, found = _check_options(job, now, record_ttl, public_callbacks)
         problems += (FieldProblem(path, problem, index) for path, problem in found)
         dues.append(due)
     if problems:
@@ -101,7 +96,7 @@ def prepare(
 
 
 def _check_options(
-    job: Job, now: float, record_ttl: int
+    job: Job, now: float, record_ttl: int, public_callbacks: bool
 ) -> tuple[float | None, list[tuple[str, str]]]:
     """The job's send time (None for now), and the problems with its options."""
     problems = []
@@ -111,11 +106,9 @@ def _check_options(
         if problem:
             problems.append(("send_at", problem))
     if job.callback_url is not None:
-        try:
-            _callback_url.validate_python(job.callback_url)
-        except PydanticValidationError as error:
-            message = error.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
-            problems.append(("callback_url", message))
+        problem = callback_url_problem(job.callback_url, public_only=public_callbacks)
+        if problem:
+            problems.append(("callback_url", problem))
     return due, problems
 
 

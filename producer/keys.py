@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 TASK_NAME = "zixflow_queue.deliver"
 """The one Celery task a deployment's queue carries: a wake-up to deliver ready jobs."""
@@ -39,41 +40,145 @@ class Keys:
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        at = f"{namespace}:"
-        self.job = Family(at + "job:")
+
+    @cached_property
+    def job(self) -> Family:
         """Hash: one job's record (fields in `producer.record.Field`)."""
-        self.history = Family(at + "history:")
+        return Family(f"{self.namespace}:job:")
+
+    @cached_property
+    def history(self) -> Family:
         """List: one job's notable events (retries, failures, replays), as JSON."""
-        self._idempotency = Family(at + "idem:")
-        self.ready = at + "ready"
+        return Family(f"{self.namespace}:history:")
+
+    @cached_property
+    def ready(self) -> str:
         """List: ids of jobs to send now, taken from the right by delivery tasks."""
-        self.wakeup = at + "wakeup"
+        return f"{self.namespace}:ready"
+
+    @cached_property
+    def wakeup(self) -> str:
         """String, expiring: a delivery task was published and has not started yet."""
-        self.schedule = at + "schedule"
+        return f"{self.namespace}:wakeup"
+
+    @cached_property
+    def schedule(self) -> str:
         """Sorted set: jobs waiting for their send time, a retry or a rate-limit slot."""
-        self.unfinished = at + "unfinished"
+        return f"{self.namespace}:schedule"
+
+    @cached_property
+    def unfinished(self) -> str:
         """Sorted set: jobs not yet final, scored by when a script last moved them."""
-        self.workers = at + "workers"
+        return f"{self.namespace}:unfinished"
+
+    @cached_property
+    def workers(self) -> str:
         """Sorted set: live workers, scored by when their heartbeat runs out."""
-        self.held = Family(at + "held:")
+        return f"{self.namespace}:workers"
+
+    @cached_property
+    def held(self) -> Family:
         """Sorted set per worker: jobs it took and has not finished, scored by when."""
-        self.dead = at + "dead"
+        return Family(f"{self.namespace}:held:")
+
+    @cached_property
+    def dead(self) -> str:
         """Hash: dead-letter entries (id → JSON), ordered in time by `dead_index`."""
-        self.dead_index = at + "dead:index"
-        self.stats = at + "stats"
+        return f"{self.namespace}:dead"
+
+    @cached_property
+    def dead_index(self) -> str:
+        """Sorted set: dead-letter ids, scored by when they were added."""
+        return f"{self.namespace}:dead:index"
+
+    @cached_property
+    def stats(self) -> str:
         """Hash: counters across all workers (sent, failed, retry, duplicates...)."""
-        self.phone_pace = Family(at + "pace:phone:")
+        return f"{self.namespace}:stats"
+
+    @cached_property
+    def phone_pace(self) -> Family:
         """String per phone id: when its next send is on pace (GCRA)."""
-        self.phone_deferred = Family(at + "deferred:phone:")
+        return Family(f"{self.namespace}:pace:phone:")
+
+    @cached_property
+    def phone_deferred(self) -> Family:
         """String per phone id: the latest time a deferred send was scheduled for."""
-        self.recipient_pace = Family(at + "pace:to:")
-        self.recipient_deferred = Family(at + "deferred:to:")
-        self.unacked = at + "unacked"
+        return Family(f"{self.namespace}:deferred:phone:")
+
+    @cached_property
+    def recipient_pace(self) -> Family:
+        """String per recipient: when the next send to it is on pace (GCRA)."""
+        return Family(f"{self.namespace}:pace:to:")
+
+    @cached_property
+    def recipient_deferred(self) -> Family:
+        """String per recipient: the latest time a deferred send to it was scheduled for."""
+        return Family(f"{self.namespace}:deferred:to:")
+
+    @cached_property
+    def unacked(self) -> str:
         """kombu's unacknowledged messages of this deployment's queue (and `_index`, `_mutex`)."""
+        return f"{self.namespace}:unacked"
+
+    @cached_property
+    def offers(self) -> Family:
+        """Hash per `<phone id>:<recipient>`: button id → the latest job sent offering it."""
+        return Family(f"{self.namespace}:offers:")
+
+    @cached_property
+    def event(self) -> Family:
+        """Hash per status event for the app (fields in `producer.record.EventField`)."""
+        return Family(f"{self.namespace}:event:")
+
+    @cached_property
+    def events_ready(self) -> str:
+        """List: status events to deliver now."""
+        return f"{self.namespace}:events:ready"
+
+    @cached_property
+    def events_schedule(self) -> str:
+        """Sorted set: status events waiting to be retried, scored by when."""
+        return f"{self.namespace}:events:schedule"
+
+    @cached_property
+    def events_held(self) -> Family:
+        """Sorted set per worker: status events it is delivering."""
+        return Family(f"{self.namespace}:events:held:")
+
+    @cached_property
+    def events_dead(self) -> str:
+        """Sorted set: status events that failed for good, scored by when."""
+        return f"{self.namespace}:events:dead"
+
+    @cached_property
+    def inbound(self) -> Family:
+        """Hash per Zixflow event received (its eventId): the event, and what became of it."""
+        return Family(f"{self.namespace}:inbound:")
+
+    @cached_property
+    def inbound_index(self) -> str:
+        """Sorted set: Zixflow events received, scored by when."""
+        return f"{self.namespace}:inbound:index"
+
+    @cached_property
+    def deferrals(self) -> str:
+        """Hash: phone id → sends a rate limit put off."""
+        return f"{self.namespace}:stats:deferrals"
+
+    @cached_property
+    def histogram(self) -> Family:
+        """Hash per measured duration: bucket upper bound → count, and `sum`, `count`."""
+        return Family(f"{self.namespace}:histogram:")
+
+    @cached_property
+    def series(self) -> Family:
+        """Hash per 10-second slot: sent and failed jobs in it, for live rates."""
+        return Family(f"{self.namespace}:series:")
 
     def idempotency(self, key: str) -> str:
         """The string mapping an idempotency key to its job: the key hashed, so any length fits."""
-        return self._idempotency(hashlib.sha256(key.encode()).hexdigest())
+        return f"{self.namespace}:idem:{hashlib.sha256(key.encode()).hexdigest()}"
 
     def __repr__(self) -> str:
         return f"Keys({self.namespace!r})"

@@ -52,3 +52,18 @@ class Field(StrEnum):
     REPLAYS = "replays"
     REPLY = "reply"
     """The recipient's button reply, as JSON {id, title, at}."""
+
+
+class EventField(StrEnum):
+    """The fields of a status event hash (`Keys.event`)."""
+
+    TYPE = "type"
+    """message.sent, message.failed, message.canceled or message.replied."""
+    JOB_ID = "job_id"
+    URL = "url"
+    CREATED_AT = "created_at"
+    ATTEMPTS = "attempts"
+    BODY = "body"
+    """The JSON body, fixed at the first attempt so every retry sends the same bytes."""
+    ERROR = "error"
+    """Why the last attempt failed."""

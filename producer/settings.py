@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from producer.errors import ConfigurationError
 from producer.keys import Keys
+from producer.validation import callback_url_problem
 
 DAY = 24 * 3600
 DEFAULT_BATCH_SIZE = 100
@@ -51,6 +52,12 @@ class ProducerSettings(BaseSettings):
         DEFAULT_BATCH_SIZE, ge=1, le=1000, description="jobs a delivery task takes at once"
     )
     socket_timeout: float = Field(5.0, gt=0, description="seconds a Redis call may take")
+    callback_url: str | None = Field(
+        None, description="receives signed status events of jobs enqueued without a callback_url"
+    )
+    callback_hosts: Literal["any", "public"] = Field(
+        "any", description="callback URLs may name any host, or only public ones (production)"
+    )
 
     @field_validator("broker_url", mode="before")
     @classmethod
@@ -63,6 +70,14 @@ class ProducerSettings(BaseSettings):
         if value is not None and urlsplit(value).scheme not in REDIS_SCHEMES:
             schemes = ", ".join(f"{scheme}://" for scheme in REDIS_SCHEMES)
             raise ValueError(f"must be a Redis URL starting with {schemes}")
+        return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        problem = value and callback_url_problem(value, public_only=False)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @property

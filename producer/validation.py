@@ -23,6 +23,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     StringConstraints,
+    TypeAdapter,
 )
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.json_schema import JsonSchemaValue
@@ -245,14 +246,43 @@ def _authority_problem(parts: SplitResult) -> str:
     return ""
 
 
+def callback_url_problem(url: str, *, public_only: bool) -> str:
+    """What is wrong with a callback URL, or ''; `public_only` also refuses private hosts."""
+    try:
+        _CALLBACK_URL.validate_python(url)
+    except PydanticValidationError as error:
+        return str(error.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+    if public_only and names_private_host(url):
+        return "must name a public host (ZQ_CALLBACK_HOSTS=public): not loopback or private"
+    return ""
+
+
+def names_private_host(url: str) -> bool:
+    """Whether a URL names a loopback, private or link-local host (by address, or `localhost`).
+
+    Host names are judged by what they say, not resolved: the sender checks what they resolve
+    to when it connects.
+    """
+    host = _folded_host(urlsplit(url).hostname or "")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    address = _ip_address(host)
+    return address is not None and not address.is_global
+
+
+def _folded_host(hostname: str) -> str:
+    """A URL's host as the WHATWG URL parsers of whoever fetches it (browsers, Node) read it:
+    percent-decoded, width and case folded, trailing dot dropped."""
+    host = unicodedata.normalize("NFKC", unquote(hostname)).casefold()
+    return host.replace("\u3002", ".").rstrip(".")  # the ideographic full stop is a dot there
+
+
 def _reaches_metadata(hostname: str) -> bool:
     """Whether a URL's host is link-local or a cloud metadata service, a classic SSRF target.
 
-    The host is read as the WHATWG URL parsers of whoever fetches it (browsers, Node) read it:
-    percent-decoded, width and case folded, trailing dot dropped, IPv4 also in number forms.
+    IPv4 counts in number forms too, as URL parsers read it.
     """
-    host = unicodedata.normalize("NFKC", unquote(hostname)).casefold()
-    host = host.replace("\u3002", ".").rstrip(".")  # the ideographic full stop is a dot there
+    host = _folded_host(hostname)
     if host in _METADATA_HOSTS:
         return True
     address = _ip_address(host)
@@ -437,3 +467,6 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 def _join(path: str, sub: str) -> str:
     return f"{path}.{sub}" if path and sub else path or sub
+
+
+_CALLBACK_URL: TypeAdapter[str] = TypeAdapter(HttpUrl)

@@ -128,9 +128,8 @@ def producer_for(pipeline_env: dict[str, str]) -> Callable[..., Producer]:
     """Build a producer for the integration test's Redis and queue."""
 
     def build(**overrides: Any) -> Producer:
-        settings = ProducerSettings(
-            redis_url=pipeline_env["REDIS_URL"], queue=pipeline_env["ZQ_QUEUE"], **overrides
-        )
+        options = {"redis_url": pipeline_env["REDIS_URL"], "queue": pipeline_env["ZQ_QUEUE"]}
+        settings = ProducerSettings(**{**options, **overrides})
         return Producer(settings, Store.connect(settings))
 
     return build

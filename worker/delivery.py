@@ -14,6 +14,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import redis
@@ -107,36 +108,35 @@ class Courier:
                                 "that send went out, this one is a duplicate", job_id)  # fmt: skip
                 if claim.wait:
                     await asyncio.sleep(claim.wait)  # the rate-limit slot reserved for this send
-                started = time.monotonic()
-                outcome, keep_result = await self._send(job_id, claim)
-                slot.latency = time.monotonic() - started
-                slot.throttled = outcome.kind is OutcomeKind.THROTTLED
-                return await self._record(job_id, claim, outcome, keep_result)
+                attempt = await self._send(job_id, claim)
+                slot.latency = attempt.seconds
+                slot.throttled = attempt.outcome.kind is OutcomeKind.THROTTLED
+                return await self._record(job_id, claim, attempt)
         except Stopped:
             return await self._give_back(job_id)
         finally:
             self.known.discard(job_id)
 
-    async def _send(self, job_id: str, claim: Claim) -> tuple[Outcome, bool]:
-        """Send a claimed job; returns the outcome and whether to keep Zixflow's answer."""
+    async def _send(self, job_id: str, claim: Claim) -> Attempt:
+        """Send a claimed job (unless it cannot be sent) and say how it went."""
         if claim.exhausted:
             reason = (f"gave up after {claim.attempt} attempts; the last sends' outcome is "
                       "unknown (their workers stopped mid-send)")  # fmt: skip
-            return Outcome(OutcomeKind.PERMANENT, reason), False
+            return Attempt(Outcome(OutcomeKind.PERMANENT, reason))
         try:
             message = ReplyButtonMessage.model_validate_json(claim.message)
         except ValueError as error:
-            return Outcome(OutcomeKind.PERMANENT, f"malformed job record: {error}"), False
+            return Attempt(Outcome(OutcomeKind.PERMANENT, f"malformed job record: {error}"))
         if self._settings.media_form == "string":
             body = claim.message  # stored as the validated wire JSON in exactly this form
         else:
             body = message.to_wire_json(media_form=self._settings.media_form)
+        started = time.monotonic()
         outcome = await self._client.send(body.encode(), job_id=job_id)
-        return outcome, message.submission_status
+        return Attempt(outcome, message.submission_status, time.monotonic() - started)
 
-    async def _record(
-        self, job_id: str, claim: Claim, outcome: Outcome, keep_result: bool
-    ) -> Ending:
+    async def _record(self, job_id: str, claim: Claim, attempt: Attempt) -> Ending:
+        outcome = attempt.outcome
         decision = decide(outcome, claim.attempt, self._settings, self._rng)
         final = decision.verdict is not Ending.RETRY
         dead_letter = None
@@ -156,9 +156,10 @@ class Courier:
             decision.verdict,
             outcome=outcome.kind.value,
             error=decision.error,
-            result=outcome.body if keep_result and final else None,
+            result=outcome.body if attempt.keep_result and final else None,
             delay=decision.delay,
             dead_letter=dead_letter,
+            seconds=attempt.seconds,
         )
         try:
             reply = await _persistently(
@@ -181,6 +182,16 @@ class Courier:
             log.warning("job %s: could not give it back (%s); it returns once this worker's "
                         "held jobs are reconciled", job_id, error)  # fmt: skip
         return Ending.POSTPONED
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt at a job: its outcome, whether Zixflow's answer is kept, and how long the
+    HTTP send took (None when nothing was sent)."""
+
+    outcome: Outcome
+    keep_result: bool = False
+    seconds: float | None = None
 
 
 def _log_failure(job_id: str, outcome: Outcome, error: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 
+from producer import metrics
 from producer.deadletters import DeadLetter
 from producer.envelope import WAKEUP_TTL_MS, EnvelopeBuilder
 from producer.store import load_script
@@ -80,9 +81,11 @@ class Finish:
     result: dict[str, Any] | None = None
     delay: float = 0.0
     dead_letter: dict[str, Any] | None = None
+    seconds: float | None = None
+    """How long the HTTP send took (None when nothing was sent)."""
 
     def arguments(self) -> tuple[str, ...]:
-        """The eight values finish.lua reads for this send."""
+        """The nine values finish.lua reads for this send."""
         return (
             self.job_id,
             str(self.attempt),
@@ -92,6 +95,7 @@ class Finish:
             repr(self.delay),
             json.dumps(self.dead_letter) if self.dead_letter is not None else "",
             self.outcome,
+            "" if self.seconds is None else repr(self.seconds),
         )
 
 
@@ -128,6 +132,7 @@ class JobRecords:
         self._finish = worker_script(client, "finish")
         self._release = worker_script(client, "release")
         self._claim_head = _claim_arguments(settings, worker_id)
+        self._finish_head = _finish_arguments(settings, worker_id)
 
     @property
     def worker(self) -> str:
@@ -150,7 +155,7 @@ class JobRecords:
         keys = self._keys
         replies = await self._claim(
             keys=[keys.schedule, self._held, keys.workers, keys.unfinished, keys.dead,
-                  keys.dead_index],
+                  keys.dead_index, keys.stats, keys.deferrals],
             args=[*self._claim_head, *job_ids],
         )  # fmt: skip
         return [_claim_from(reply) for reply in replies]
@@ -158,12 +163,12 @@ class JobRecords:
     async def finish(self, sends: Sequence[Finish]) -> list[str]:
         """Record sends' verdicts; returns what each record said (e.g. 'already sent')."""
         keys = self._keys
-        args = [self._worker, self._settings.record_ttl, keys.job.prefix, keys.history.prefix]
+        args = list(self._finish_head)
         for send in sends:
             args += send.arguments()
         replies: list[str] = await self._finish(
             keys=[self._held, keys.schedule, keys.dead, keys.dead_index, keys.stats,
-                  keys.unfinished],
+                  keys.unfinished, keys.events_ready],
             args=args,
         )  # fmt: skip
         return replies
@@ -192,12 +197,6 @@ class JobRecords:
         """Sign off: the jobs this worker still holds are taken over at another's next tick."""
         await self._client.zadd(self._keys.workers, {self._worker: 0})
 
-    async def held_since(self, seconds: float) -> list[str]:
-        """Jobs this worker has held for longer than `seconds` (by Redis's clock)."""
-        now, _ = await self._client.time()
-        held = await self._client.zrangebyscore(self._held, "-inf", now - seconds)
-        return [str(job_id) for job_id in held]
-
     async def _woken(self, woken: int) -> None:
         if woken and not self._queue:  # the broker is another Redis: publish there
             await self._publish()
@@ -213,6 +212,17 @@ def _claim_arguments(settings: WorkerSettings, worker_id: str) -> list[str | flo
         json.dumps(intervals), settings.recipient_interval, settings.recipient_burst,
         settings.max_rate_wait, keys.phone_pace.prefix, keys.phone_deferred.prefix,
         keys.recipient_pace.prefix, keys.recipient_deferred.prefix,
+    ]  # fmt: skip
+
+
+def _finish_arguments(settings: WorkerSettings, worker_id: str) -> list[str | int]:
+    """finish.lua's arguments before the sends: who finishes, where events and counts go."""
+    keys = settings.keys
+    return [
+        worker_id, settings.record_ttl, keys.job.prefix, keys.history.prefix,
+        settings.callback_url or "", keys.event.prefix, keys.offers.prefix,
+        keys.histogram.prefix, keys.series.prefix, json.dumps(metrics.SEND_SECONDS_BUCKETS),
+        json.dumps(metrics.LATENCY_SECONDS_BUCKETS),
     ]  # fmt: skip
 
 

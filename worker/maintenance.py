@@ -9,13 +9,14 @@ nothing has moved for ZQ_STALE_AFTER seconds. Redis trouble is logged and ridden
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 
 from redis.asyncio import Redis as AsyncRedis
 
 from producer.envelope import WAKEUP_TTL_MS, EnvelopeBuilder
+from worker.event_loop import pause
+from worker.events import EventSender
 from worker.jobs import JobRecords, Publish, worker_script
 from worker.settings import WorkerSettings
 
@@ -39,6 +40,7 @@ class Maintenance:
         client: AsyncRedis,
         settings: WorkerSettings,
         jobs: JobRecords,
+        events: EventSender,
         known: Callable[[], Collection[str]],
         publish: Publish,
         *,
@@ -47,6 +49,7 @@ class Maintenance:
         self._client = client
         self._settings = settings
         self._jobs = jobs
+        self._events = events
         self._known = known
         self._publish = publish
         self._keys = settings.keys
@@ -73,8 +76,7 @@ class Maintenance:
                 if loop.time() >= due[index]:
                     due[index] = loop.time() + every
                     await _ridden_out(chore)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval)
+            await pause(self._stop, interval)
 
     def stop(self) -> None:
         """End the loop after the chore under way (call on the loop)."""
@@ -84,7 +86,8 @@ class Maintenance:
         """Renew the heartbeat; move due jobs to the ready list."""
         keys = self._keys
         woken, moved = await self._tick(
-            keys=[keys.workers, keys.schedule, keys.ready, keys.wakeup, self._queue],
+            keys=[keys.workers, keys.schedule, keys.ready, keys.wakeup, self._queue,
+                  keys.events_schedule, keys.events_ready],
             args=[self._jobs.worker, self._settings.heartbeat_timeout, LIMIT, WAKEUP_TTL_MS,
                   self._envelopes.build()],
         )  # fmt: skip
@@ -96,8 +99,14 @@ class Maintenance:
         """Give back the jobs of workers whose heartbeat ran out."""
         keys = self._keys
         woken, workers, given = await self._recover(
-            keys=[keys.workers, keys.ready, keys.wakeup, self._queue],
-            args=[keys.held.prefix, LIMIT, WAKEUP_TTL_MS, self._envelopes.build()],
+            keys=[keys.workers, keys.ready, keys.wakeup, self._queue, keys.events_ready],
+            args=[
+                keys.held.prefix,
+                keys.events_held.prefix,
+                LIMIT,
+                WAKEUP_TTL_MS,
+                self._envelopes.build(),
+            ],
         )
         await self._woken(woken)
         if workers:
@@ -105,13 +114,22 @@ class Maintenance:
                         workers, given)  # fmt: skip
 
     async def reconcile(self) -> None:
-        """Give back held jobs this worker lost track of (a take whose answer was lost)."""
-        held = await self._jobs.held_since(ORPHAN_AGE)
-        known = set(self._known())
-        orphans = [job_id for job_id in held if job_id not in known]
-        if orphans:
-            await self._jobs.release(orphans)
-            log.warning("%d held job(s) this worker lost track of: given back", len(orphans))
+        """Give back held jobs and events this worker lost track of (a take's answer lost)."""
+        jobs = await self._orphans(self._keys.held(self._jobs.worker), set(self._known()))
+        if jobs:
+            await self._jobs.release(jobs)
+        events = await self._orphans(self._keys.events_held(self._jobs.worker), self._events.known)
+        if events:
+            await self._events.release(events)
+        if jobs or events:
+            log.warning("%d job(s) and %d event(s) this worker lost track of: given back",
+                        len(jobs), len(events))  # fmt: skip
+
+    async def _orphans(self, held: str, known: Collection[str]) -> list[str]:
+        """What this worker has held for ORPHAN_AGE seconds (Redis's clock) without knowing it."""
+        now, _ = await self._client.time()
+        ids = await self._client.zrangebyscore(held, "-inf", now - ORPHAN_AGE)
+        return [str(item) for item in ids if item not in known]
 
     async def sweep(self) -> None:
         """Make ready again the unfinished jobs that nothing moved for ZQ_STALE_AFTER seconds."""

@@ -19,8 +19,10 @@ from producer.deadletters import DeadLetters
 from producer.envelope import EnvelopeBuilder
 from producer.errors import ConfigurationError
 from producer.store import Store, connection_options
+from worker.callbacks import CallbackClient
 from worker.delivery import Courier
 from worker.event_loop import EventLoopThread
+from worker.events import EventSender
 from worker.jobs import Ending, JobRecords
 from worker.limiter import AdaptiveLimit
 from worker.maintenance import Maintenance
@@ -45,12 +47,15 @@ class Runtime:
     records: redis.asyncio.Redis
     courier: Courier
     maintenance: Maintenance
+    events: EventSender
+    callbacks: CallbackClient
     jobs: JobRecords
     dead_letters: DeadLetters
 
     def start(self) -> None:
-        """Start the upkeep (heartbeat, due jobs, recovery) on the event loop."""
+        """Start the upkeep (heartbeat, due jobs, recovery) and the status events' sender."""
         self.loop.submit(self.maintenance.run())
+        self.loop.submit(self.events.run())
 
     def deliver(self) -> dict[str, int]:
         """Take a batch of ready jobs, deliver them on the event loop and wait.
@@ -67,11 +72,14 @@ class Runtime:
         """Start no new send: jobs not yet started go back to the ready list."""
         stopping.set()
         self.loop.loop.call_soon_threadsafe(self.courier.stop)
+        self.loop.loop.call_soon_threadsafe(self.events.stop)
 
     def close(self) -> None:
         """Stop the upkeep, abandon sends in flight, and let other workers have what is left."""
         self.loop.loop.call_soon_threadsafe(self.maintenance.stop)
+        self.loop.loop.call_soon_threadsafe(self.events.stop)
         self.loop.call(self.courier.close())
+        self.loop.call(self.callbacks.close())
         try:
             self.loop.call(self.jobs.leave())
         except Exception as error:  # Redis away: the heartbeat lapses on its own
@@ -106,6 +114,10 @@ def check_settings(settings: WorkerSettings) -> str:
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise ConfigurationError(
             "ZIXFLOW_API_KEY is not set: a worker refuses to send without a Zixflow API key"
+        )
+    if settings.callback_url and settings.webhook_secret is None:
+        raise ConfigurationError(
+            "ZQ_WEBHOOK_SECRET is not set: status events for ZQ_CALLBACK_URL cannot be signed"
         )
     return settings.api_key.get_secret_value()
 
@@ -144,8 +156,12 @@ def runtime() -> Runtime:
     )
     limit = AdaptiveLimit(settings.send_concurrency, settings.max_in_flight)
     courier = Courier(jobs, client, limit, settings)
+    callbacks = loop.build(lambda: CallbackClient(
+        settings.event_timeout, public_only=settings.callback_hosts == "public"
+    ))  # fmt: skip
+    events = EventSender(records, settings, jobs.worker, callbacks)
     maintenance = Maintenance(
-        records, settings, jobs, lambda: courier.known, publish, queue_here=store.shared
+        records, settings, jobs, events, lambda: courier.known, publish, queue_here=store.shared
     )
-    return Runtime(settings, loop, records, courier, maintenance, jobs,
+    return Runtime(settings, loop, records, courier, maintenance, events, callbacks, jobs,
                    DeadLetters(store, settings))  # fmt: skip

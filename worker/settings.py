@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from functools import cache
@@ -74,6 +75,15 @@ class WorkerSettings(ProducerSettings):
         0.5, ge=0, description="a rate-limit wait up to this is slept; longer is rescheduled"
     )
 
+    webhook_secret: SecretStr | None = Field(
+        None, description="signs status events (Standard Webhooks): whsec_ and base64"
+    )
+    event_concurrency: int = Field(32, ge=1, description="status events a worker posts at once")
+    event_timeout: float = Field(10.0, gt=0, description="seconds a callback URL gets to answer")
+    event_max_attempts: int = Field(
+        12, ge=1, description="tries of a status event before it fails for good"
+    )
+
     heartbeat_timeout: float = Field(
         30.0, ge=5, description="seconds without a heartbeat before a worker's jobs are taken over"
     )
@@ -103,6 +113,18 @@ class WorkerSettings(ProducerSettings):
             raise ValueError(
                 "has whitespace around it or a control character in it (a trailing newline?)"
             )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        secret = value.get_secret_value() if value is not None else ""
+        try:
+            decoded = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except ValueError:
+            decoded = b""
+        if value is not None and len(decoded) < 16:
+            raise ValueError("must be whsec_ followed by base64 of at least 16 bytes")
         return value
 
     @field_validator("phone_rates", mode="before")

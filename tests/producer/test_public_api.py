@@ -43,6 +43,7 @@ def test_producer_exports_exactly_the_public_names() -> None:
     assert producer.__all__ == [
         "ConfigurationError",
         "IdempotencyConflict",
+        "InvalidEvent",
         "Job",
         "JobState",
         "JobStatus",
@@ -58,6 +59,7 @@ def test_producer_exports_exactly_the_public_names() -> None:
         "enqueue_many",
         "get_status",
         "reply_buttons",
+        "verify_event",
     ]
     assert all(hasattr(producer, name) for name in producer.__all__)
 

@@ -18,6 +18,8 @@ from producer.deadletters import DeadLetter, DeadLetters
 from producer.settings import ProducerSettings
 from producer.store import Store, connection_options
 from tests.support import wire_message, wire_messages
+from worker.callbacks import CallbackClient
+from worker.events import EventSender
 from worker.jobs import Claim, Ending, Finish, JobRecords
 from worker.maintenance import Maintenance
 from worker.settings import WorkerSettings
@@ -45,8 +47,10 @@ class Worker:
         )
         self.records = JobRecords(self.client, settings, name, _no_broker, queue_here=True)
         self.known: set[str] = set()
-        self.upkeep = Maintenance(self.client, settings, self.records, lambda: self.known,
-                                  _no_broker, queue_here=True)  # fmt: skip
+        self.callbacks = runner.run(_callbacks())
+        self.events = EventSender(self.client, settings, name, self.callbacks)
+        self.upkeep = Maintenance(self.client, settings, self.records, self.events,
+                                  lambda: self.known, _no_broker, queue_here=True)  # fmt: skip
         self.keys = settings.keys
 
     def take(self, count: int = 100) -> list[str]:
@@ -59,6 +63,10 @@ class Worker:
     def finish(self, job_id: str, verdict: Ending, *, attempt: int = 1, **fields: Any) -> str:
         (reply,) = self.run(self.records.finish([Finish(job_id, attempt, verdict, **fields)]))
         return reply
+
+
+async def _callbacks() -> CallbackClient:
+    return CallbackClient(5, public_only=False)
 
 
 async def _no_broker() -> None:
@@ -84,6 +92,7 @@ def workers(redis_url: str) -> Iterator[Factory]:
         yield build
         for worker in built:
             runner.run(worker.client.aclose())
+            runner.run(worker.callbacks.close())
 
 
 def held(store: Store, worker: Worker) -> list[str]:

@@ -5,7 +5,7 @@
 -- an attempt. A job whose claim fails (a broken record) fails alone.
 -- Returns one reply per job: {'claimed', message, attempt, wait, reclaimed}, {'exhausted',
 -- attempt}, or {ending} for 'missing', 'finished', 'busy', 'later', 'deferred', 'broken'.
-local schedule, held, workers, unfinished, dead, dead_index = unpack(KEYS)
+local schedule, held, workers, unfinished, dead, dead_index, stats, deferrals = unpack(KEYS)
 local worker, max_attempts, ttl, record_prefix, history_prefix = unpack(ARGV, 1, 5)
 local phone_interval, phone_burst, phone_intervals = unpack(ARGV, 6, 8)
 local recipient_interval, recipient_burst, max_wait = unpack(ARGV, 9, 11)
@@ -58,6 +58,7 @@ local function within_limits(id, record, phone_id, to)
   push(later[2], due + recipient_interval, recipient_interval)
   redis.call('HSET', record, 'due_at', tostring(due))
   redis.call('ZADD', schedule, due, id)
+  redis.call('HINCRBY', deferrals, phone_id, 1)
   return nil
 end
 
@@ -86,6 +87,7 @@ local function claim(id)
   if not wait then return {'deferred'} end
   if reclaimed == 1 then
     redis.call('HINCRBY', record, 'reclaims', 1)
+    redis.call('HINCRBY', stats, 'reclaims', 1)
     history(id, 'reclaimed', 'previous worker ' .. tostring(owner) .. ' stopped mid-send')
   end
   redis.call('HINCRBY', record, 'attempts', 1)

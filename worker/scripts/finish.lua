@@ -1,19 +1,52 @@
 -- Record the end of sends: each one sent, a retry on the schedule, or failed (and
--- dead-lettered). Every job leaves the worker's held set.
+-- dead-lettered). Every job leaves the worker's held set. A final verdict queues the job's
+-- status event; a sent job's buttons become the offers a reply is matched against; and each
+-- send is counted for the deployment's metrics.
 -- Returns what each record said: the verdict, 'already sent', 'not owner' or 'missing'.
-local held, schedule, dead, dead_index, stats, unfinished = unpack(KEYS)
+local held, schedule, dead, dead_index, stats, unfinished, events_ready = unpack(KEYS)
 local worker, ttl, record_prefix, history_prefix = unpack(ARGV, 1, 4)
-local FIRST_SEND, SEND_SIZE = 5, 8
+local callback_url, event_prefix, offers_prefix = unpack(ARGV, 5, 7)
+local histogram_prefix, series_prefix, send_buckets, latency_buckets = unpack(ARGV, 8, 11)
+local FIRST_SEND, SEND_SIZE = 12, 9
 -- per send: job id, the claim's attempt, verdict ('sent' | 'retry' | 'failed'), error,
--- result JSON or '', retry delay, dead-letter JSON or '', outcome kind
+-- result JSON or '', retry delay, dead-letter JSON or '', outcome kind, send seconds
 
 local now = clock()
+send_buckets, latency_buckets = cjson.decode(send_buckets), cjson.decode(latency_buckets)
+local series = series_prefix .. tostring(math.floor(now / 10) * 10)
 
-local function finish(id, attempt, verdict, error, result, delay, dead_letter, outcome)
+local function event(record, id, kind, suffix)
+  emit(record, id, 'message.' .. kind, id .. '.message.' .. kind .. suffix, callback_url,
+       event_prefix, events_ready, ttl, now)
+end
+
+-- Remember which buttons the recipient was offered, so that a tap is matched to this job.
+local function offer(record, id)
+  local f = redis.call('HMGET', record, 'phone_id', 'to', 'buttons')
+  local offers = offers_prefix .. f[1] .. ':' .. f[2]
+  for _, button in ipairs(cjson.decode(f[3] or '[]')) do
+    redis.call('HSET', offers, button, id)
+  end
+  redis.call('EXPIRE', offers, ttl)
+end
+
+local function count(verdict, outcome, seconds)
+  redis.call('HINCRBY', stats, verdict, 1)
+  redis.call('HINCRBY', stats, 'attempt:' .. outcome, 1)
+  if seconds ~= '' then
+    observe(histogram_prefix .. 'send_seconds', send_buckets, tonumber(seconds))
+  end
+  if verdict ~= 'retry' then
+    redis.call('HINCRBY', series, verdict, 1)
+    redis.call('EXPIRE', series, 3600)
+  end
+end
+
+local function finish(id, attempt, verdict, error, result, delay, dead_letter, outcome, seconds)
   local record, history = record_prefix .. id, history_prefix .. id
   redis.call('ZREM', held, id)
-  local state, owner, sent_attempt = unpack(redis.call('HMGET', record, 'state', 'worker',
-                                                       'sent_attempt'))
+  local state, owner, sent_attempt, created_at = unpack(redis.call('HMGET', record, 'state',
+                                                       'worker', 'sent_attempt', 'created_at'))
   if not state then return 'missing' end
   if state == 'sent' then
     -- The same verdict again: this write went through before, but its reply was lost.
@@ -30,7 +63,7 @@ local function finish(id, attempt, verdict, error, result, delay, dead_letter, o
 
   redis.call('HSET', record, 'updated_at', tostring(now), 'outcome', outcome)
   if result ~= '' then redis.call('HSET', record, 'result', result) end
-  redis.call('HINCRBY', stats, verdict, 1)
+  count(verdict, outcome, seconds)
   if verdict ~= 'retry' then
     redis.call('ZREM', unfinished, id)
     redis.call('EXPIRE', record, ttl)  -- a final record is kept ZQ_RECORD_TTL from now
@@ -40,22 +73,27 @@ local function finish(id, attempt, verdict, error, result, delay, dead_letter, o
     redis.call('HDEL', record, 'error', 'due_at')
     redis.call('HDEL', dead, id)  -- a send that went through after all ends its dead letter
     redis.call('ZREM', dead_index, id)
+    local waited = now - tonumber(created_at or now)
+    observe(histogram_prefix .. 'latency_seconds', latency_buckets, waited)
+    offer(record, id)
+    event(record, id, 'sent', '')
     return 'sent'
   end
-  local event = {at = now, event = verdict, detail = error}
+  local entry = {at = now, event = verdict, detail = error}
   redis.call('HSET', record, 'error', error)
   if verdict == 'retry' then
     local due = now + tonumber(delay)
     redis.call('HSET', record, 'state', 'retrying', 'due_at', tostring(due))
     redis.call('ZADD', schedule, due, id)
-    event.due_at = due
+    entry.due_at = due
   else
     redis.call('HSET', record, 'state', 'failed')
     redis.call('HDEL', record, 'due_at')
     redis.call('HSET', dead, id, dead_letter)
     redis.call('ZADD', dead_index, now, id)
+    event(record, id, 'failed', '.' .. redis.call('HGET', record, 'attempts'))
   end
-  redis.call('RPUSH', history, cjson.encode(event))
+  redis.call('RPUSH', history, cjson.encode(entry))
   redis.call('EXPIRE', history, ttl)
   return verdict
 end

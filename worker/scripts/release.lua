@@ -1,7 +1,7 @@
--- Give held jobs that were not started back to the front of the ready list (the worker is
--- stopping, or lost track of them), and wake the workers.
--- Returns {wake-up due (0 or 1), jobs given back}.
-local held, ready, wakeup, queue = unpack(KEYS)
+-- Give held jobs (or status events) that were not started back to the front of their ready
+-- list (the worker is stopping, or lost track of them); for jobs, wake the workers.
+-- Returns {wake-up due (0 or 1), given back}.
+local held, ready, wakeup, queue = unpack(KEYS)  -- wakeup is '' for status events
 local wakeup_ttl, task = ARGV[1], ARGV[2]
 local FIRST_ID = 3
 
@@ -13,5 +13,5 @@ for at = FIRST_ID, #ARGV do
   end
 end
 local woken = 0
-if given > 0 then woken = wake(wakeup, wakeup_ttl, queue, task) end
+if given > 0 and wakeup ~= '' then woken = wake(wakeup, wakeup_ttl, queue, task) end
 return {woken, given}
