@@ -187,7 +187,7 @@ def parse_message(data: Mapping[str, Any] | ReplyButtonMessage) -> ReplyButtonMe
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a batch is built.
 
     Every model a batch creates survives, so the collector would scan the growing heap again
@@ -208,7 +208,7 @@ def parse_messages(
     """Validate every item; raise one ValidationError naming each bad item's index."""
     messages: list[ReplyButtonMessage] = []
     errors: dict[int, ValidationError] = {}
-    with _collector_paused():
+    with collector_paused():
         for index, item in enumerate(items):
             try:
                 messages.append(parse_message(item))
