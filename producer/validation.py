@@ -210,6 +210,14 @@ def _phone_number(value: object) -> object:
     return digits
 
 
+def normalised_phone(value: str) -> str | None:
+    """A phone number as the producer stores it (digits only), or None if it is not one."""
+    try:
+        return str(_phone_number(value))
+    except PydanticCustomError:
+        return None
+
+
 def _http_url(value: str) -> str:
     """Only http(s) URLs with a host name; none that hide credentials or reach cloud metadata."""
     control = _CONTROLS[False].search(value)
