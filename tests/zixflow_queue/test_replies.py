@@ -171,7 +171,7 @@ def test_a_repeated_event_counts_once_and_others_are_kept(
     assert record(producer, run, zixflow_event({"type": "sticker"}, eventId="e-3")) == "other"
     assert record(producer, run, {"garbage": True}) == "unknown"
 
-    stats = real_redis.hgetall(producer.keys.stats)
+    stats: dict[str, str] = real_redis.hgetall(producer.keys.stats)  # type: ignore[assignment]
     assert {k: v for k, v in stats.items() if k.startswith("inbound:")} == {
         "inbound:matched": "1", "inbound:duplicate": "2", "inbound:unmatched": "1",
         "inbound:other": "1", "inbound:unknown": "1",
