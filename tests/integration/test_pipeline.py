@@ -218,3 +218,27 @@ def test_worker_refuses_to_start_without_a_key(start_worker: Start) -> None:
     code = worker.process.wait(timeout=30)
     assert code != 0
     assert "ZIXFLOW_API_KEY is not set" in worker.log_text()
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"ZIXFLOW_API_KEY": "sk-live-1\n"}, "ZIXFLOW_API_KEY: has whitespace around it"),
+        ({"ZIXFLOW_BASE_URL": "127.0.0.1:8088"}, "ZIXFLOW_BASE_URL='127.0.0.1:8088': must be an"),
+        ({"ZQ_PHONE_RATES": '{"PAUSED": 0}'}, "ZQ_PHONE_RATES="),
+        ({"ZQ_BATCH_SIZE": "abc"}, "ZQ_BATCH_SIZE='abc': "),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL='localhost:6379': must be a Redis URL"),
+        ({"ZQ_CALLBACK_URL": "http://127.0.0.1:9/hooks"}, "ZQ_WEBHOOK_SECRET is not set"),
+    ],
+    ids=["key with a newline", "base URL without scheme", "a rate of 0", "batch size",
+         "Redis URL without scheme", "events without a secret"],
+)  # fmt: skip
+def test_a_misconfigured_worker_refuses_to_start_with_one_line(
+    start_worker: Start, env: dict[str, str], line: str
+) -> None:
+    worker = start_worker(env=env, ready=False)
+    assert worker.process.wait(timeout=30) == 2
+    errors = [text for text in worker.log_text().splitlines() if text.startswith("error:")]
+    assert len(errors) == 1 and line in errors[0], worker.log_text()[-2000:]
+    assert "Traceback" not in worker.log_text()
+    assert "sk-live-1" not in worker.log_text()

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import redis.asyncio
 
@@ -15,6 +16,22 @@ from zixflow_queue.replies.inbound import Inbound
 
 RAW_LIMIT = 65536
 """Characters of an event kept as received; Zixflow's events are far smaller."""
+
+
+class InboundField(StrEnum):
+    """The fields of a kept Zixflow event (`Keys.inbound`); inbound.lua writes exactly these."""
+
+    EVENT = "event"
+    """The event as received (JSON, cut at RAW_LIMIT)."""
+    KIND = "kind"
+    OUTCOME = "outcome"
+    """matched, unmatched, other or unknown."""
+    JOB_ID = "job_id"
+    RECEIVED_AT = "received_at"
+    PHONE_ID = "phone_id"
+    SENDER = "sender"
+    BUTTON_ID = "button_id"
+    TITLE = "title"
 
 
 class InboundRecorder:
