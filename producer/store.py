@@ -18,6 +18,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+import hiredis
 import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
@@ -67,9 +68,24 @@ class _Tracked:
 
 
 class _AsyncTracked:
-    """`_Tracked` for redis.asyncio's connections."""
+    """`_Tracked` for redis.asyncio's connections; they also pack commands with hiredis."""
 
     _preparing = False
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        """The command in Redis's protocol, packed by hiredis.
+
+        redis.asyncio packs in Python, about eight times slower: 34 ms against 4 ms for one
+        enqueue.lua call of 1,000 jobs, most of the HTTP service's time for such a batch.
+        """
+        if isinstance(args[0], str):  # as redis-py does: "SCRIPT LOAD" is sent as two words
+            args = (*args[0].encode().split(), *args[1:])
+        elif b" " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:  # e.g. a memoryview, or None: redis-py's own packing, or its DataError
+            return super().pack_command(*args)  # type: ignore[misc,no-any-return]
 
     async def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
         self._preparing, before = True, self._preparing
