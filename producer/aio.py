@@ -38,9 +38,10 @@ class AsyncStore:
 
     async def close(self) -> None:
         """Close the connections."""
-        await self.records.aclose()
+        # The pools are the store's own: aclose() alone would leave their connections open.
+        await self.records.aclose(close_connection_pool=True)
         if not self.shared:
-            await self.broker.aclose()
+            await self.broker.aclose(close_connection_pool=True)
 
 
 class AsyncProducer:
