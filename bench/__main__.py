@@ -1,7 +1,9 @@
-"""`python -m bench`: the pipeline's throughput against a hand-written client, in one run.
+"""`python -m bench`: the pipeline's speed against hand-written clients measured in the same run.
 
-Runs on any Redis (--redis-url, else REDIS_URL): in a namespace of its own, which it deletes when
-done; it never touches another deployment's keys.
+One default worker (`celery -A worker worker`), the sandbox in a process of its own, and the
+Redis at --redis-url, where the benchmark keeps to a namespace of its own and deletes it when
+done. Messages are spread over 100 sending phone ids, so the default rate limits hold but do
+not bind.
 """
 
 from __future__ import annotations
@@ -16,20 +18,32 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.measure import enqueue_rates, pipeline_rate, raw_client_rate, sample_messages
-from bench.services import BENCH_KEY, cpu_seconds, peak_rss_mb, sandbox_process, workers
+from bench.limits import aiohttp_loop_rate, requests_loop_rate
+from bench.measure import (
+    added_latency,
+    bulk_rate,
+    enqueue_rates,
+    sample_messages,
+    singles_rate,
+    wire_bodies,
+)
+from bench.report import report
+from bench.services import BENCH_KEY, cpu_seconds, default_worker, peak_rss_mb, sandbox_process
 from producer import Producer
 from producer.settings import ProducerSettings
 from producer.store import Store
 from zixflow_queue.demo.processes import DemoError
 from zixflow_queue.namespace import remove_deployment
-from zixflow_queue.sandbox import FaultPlan
+from zixflow_queue.sandbox import FaultPlan, SandboxClient
 
 
 def parse_args() -> argparse.Namespace:
     """The benchmark's flags."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--messages", type=int, default=10_000, help="pipeline messages per run")
+    parser.add_argument("--messages", type=int, default=10_000, help="messages per run")
+    parser.add_argument(
+        "--latency", type=float, default=1.0, help="seconds of each answer in the slow runs"
+    )
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke test")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
@@ -41,66 +55,79 @@ def parse_args() -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Every measurement, in one run against one sandbox and one Redis."""
+    """Every measurement, in one run against one sandbox, one worker and one Redis."""
     count = 300 if args.quick else args.messages
-    limit_count = 300 if args.quick else 3_000
     queue = f"bench-{uuid.uuid4().hex[:6]}"
-    idle_queue = f"{queue}-idle"
     settings = ProducerSettings(redis_url=args.redis_url, queue=queue, prefix=f"zq:{queue}")
     producer = Producer(settings, Store.connect(settings))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    results: dict[str, Any] = {"machine": machine, "messages": count}
+    results: dict[str, Any] = {"machine": machine, "messages": count, "latency": args.latency}
+    messages = Messages(count)
     try:
         with tempfile.TemporaryDirectory() as logs, sandbox_process(Path(logs)) as sandbox:
-            limit_messages = sample_messages(limit_count)
-            results["limit_session"] = raw_client_rate(sandbox.url, BENCH_KEY, limit_messages, 1)
-            results["limit_threads"] = raw_client_rate(sandbox.url, BENCH_KEY, limit_messages, 16)
-            idle = sample_messages(min(count, 3_000))
+            results |= _limits(sandbox, messages, args.latency)
             results["enqueue"], results["enqueue_many"] = enqueue_rates(
-                args.redis_url, idle_queue, idle
+                args.redis_url, f"{queue}-idle", messages.next(min(count, 3_000))
             )
-            env = {
-                "REDIS_URL": args.redis_url,
-                "ZQ_QUEUE": queue,
-                "ZQ_PREFIX": settings.keys.namespace,
-                "ZIXFLOW_API_KEY": BENCH_KEY,
-                "ZIXFLOW_BASE_URL": sandbox.url,
-                "ZQ_PHONE_RATE": "100000",  # it measures delivery, not WhatsApp's limits
-            }
-            with workers(env, Path(logs)) as processes:
-                pids = [process.pid for process in processes]
-                timeout = 60 + count / 50
-                cpu = cpu_seconds(pids)
-                results["pipeline"] = pipeline_rate(producer, sample_messages(count), timeout)
-                results["worker_cpu_ms_per_message"] = (cpu_seconds(pids) - cpu) * 1000 / count
-                sandbox.configure(FaultPlan(latency_ms=100))
-                # New recipients for each run: the default pacing per recipient stays on.
-                later = sample_messages(count, first=count)
-                results["pipeline_100ms"] = pipeline_rate(producer, later, timeout)
-                results["worker_peak_rss_mb"] = [peak_rss_mb(pid) for pid in pids]
+            env = {"REDIS_URL": args.redis_url, "ZQ_QUEUE": queue, "ZQ_PREFIX": f"zq:{queue}",
+                   "ZIXFLOW_API_KEY": BENCH_KEY, "ZIXFLOW_BASE_URL": sandbox.url}  # fmt: skip
+            with default_worker(env, Path(logs), producer) as worker:
+                results |= _pipeline(producer, sandbox, messages, worker.pid, args.latency)
     finally:
         remove_deployment(producer.store, settings)
-    results["pipeline_vs_limit"] = results["pipeline"] / results["limit_session"]
     return results
 
 
-def report(results: dict[str, Any]) -> str:
-    """The results as a small table."""
-    rows = [
-        ("limit: one requests.Session, sequential", f"{results['limit_session']:,.0f} msg/s"),
-        ("limit: 16 threads sharing a session", f"{results['limit_threads']:,.0f} msg/s"),
-        ("pipeline (enqueue_many → sent), 0 ms", f"{results['pipeline']:,.0f} msg/s"),
-        ("pipeline, 100 ms added latency", f"{results['pipeline_100ms']:,.0f} msg/s"),
-        ("enqueue, one call per job", f"{results['enqueue']:,.0f} jobs/s"),
-        ("enqueue_many, batches of 1,000", f"{results['enqueue_many']:,.0f} jobs/s"),
-        ("worker CPU per message, 0 ms", f"{results['worker_cpu_ms_per_message']:.2f} ms"),
-        ("worker peak RSS", ", ".join(f"{mb:.0f} MB" for mb in results["worker_peak_rss_mb"])),
-        ("pipeline / single-session limit", f"{results['pipeline_vs_limit']:.2f}x"),
-    ]
-    width = max(len(name) for name, _ in rows)
-    lines = [f"{results['machine']}; {results['messages']:,} messages per pipeline run", ""]
-    lines += [f"{name:<{width}}  {value:>16}" for name, value in rows]
-    return "\n".join(lines)
+class Messages:
+    """Fresh messages for each run: new recipients, so per-recipient pacing never binds."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._used = 0
+
+    def next(self, count: int | None = None) -> list[dict[str, Any]]:
+        """The next `count` (default: the run size) messages."""
+        count = count or self.count
+        self._used += count
+        return sample_messages(count, first=self._used)
+
+
+def _limits(sandbox: SandboxClient, messages: Messages, latency: float) -> dict[str, float]:
+    """The hand-written clients: at once, then with every answer `latency` seconds late."""
+    sequential = wire_bodies(messages.next(min(messages.count, 3_000)))
+    limits = {
+        "requests_loop": requests_loop_rate(sandbox.url, BENCH_KEY, sequential),
+        "aiohttp_128": aiohttp_loop_rate(sandbox.url, BENCH_KEY, wire_bodies(messages.next()), 128),
+    }
+    sandbox.configure(FaultPlan(latency_ms=latency * 1000))
+    bodies = wire_bodies(messages.next())
+    limits["aiohttp_1024_slow"] = aiohttp_loop_rate(sandbox.url, BENCH_KEY, bodies, 1024)
+    sandbox.configure(FaultPlan())
+    return limits
+
+
+def _pipeline(
+    producer: Producer, sandbox: SandboxClient, messages: Messages, pid: int, latency: float
+) -> dict[str, Any]:
+    """The worker: bulk at once (with its CPU per message), singles, latency, slow answers."""
+    timeout = 120 + messages.count / 50
+    cpu = cpu_seconds(pid)
+    first = bulk_rate(producer, messages.next(), timeout)
+    figures: dict[str, Any] = {
+        "cpu_ms_per_message": (cpu_seconds(pid) - cpu) * 1000 / messages.count
+    }
+    figures["singles"] = singles_rate(producer, messages.next(), 8, timeout)
+    # The bulk runs before and after the singles, so that both see the same worker warmed up.
+    figures["bulk"] = (first + bulk_rate(producer, messages.next(), timeout)) / 2
+    paced = messages.next(min(messages.count, 2_000))
+    figures["latency_p50_ms"], figures["latency_p99_ms"] = added_latency(
+        producer, paced, 200, timeout
+    )
+    figures["rss_mb"] = peak_rss_mb(pid)
+    sandbox.configure(FaultPlan(latency_ms=latency * 1000))
+    figures["bulk_slow"] = bulk_rate(producer, messages.next(), timeout + messages.count)
+    figures["rss_slow_mb"] = peak_rss_mb(pid)
+    return figures
 
 
 def main() -> int:
@@ -108,7 +135,7 @@ def main() -> int:
     args = parse_args()
     try:
         results = run(args)
-    except DemoError as error:  # the sandbox or a worker did not start: its log says why
+    except (DemoError, RuntimeError) as error:  # a part did not start, or did not deliver
         print(f"python -m bench: error: {error}", file=sys.stderr)
         return 1
     print(report(results))

@@ -1,29 +1,29 @@
-"""Each measurement the benchmark makes, as a function returning messages (or jobs) per second."""
+"""Each measurement of the pipeline, as a function returning messages (or jobs) per second."""
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
 
 from producer import Producer
 from producer.message import parse_message
 from producer.settings import ProducerSettings
+from producer.status import JobStatus
 from producer.store import Store
-from worker.zixflow import SEND_PATH
 from zixflow_queue.namespace import remove_deployment
 
+BATCH = 1000
 
-def sample_messages(count: int, first: int = 0, phones: int = 8) -> list[dict[str, Any]]:
-    """Distinct messages: one recipient each, spread over a few sending phone ids."""
+
+def sample_messages(count: int, first: int = 0, phones: int = 100) -> list[dict[str, Any]]:
+    """Distinct messages: one recipient each, spread over `phones` sending phone ids."""
     return [
         {
             "to": f"91{9_000_000_000 + first + n}",
-            "phoneId": f"10000{n % phones}",
+            "phoneId": f"1000{n % phones:03d}",
             "interactive": {
                 "body": {"text": f"Order #{n}: confirm delivery tomorrow between 9 and 12?"},
                 "action": {"buttons": [
@@ -36,35 +36,15 @@ def sample_messages(count: int, first: int = 0, phones: int = 8) -> list[dict[st
     ]  # fmt: skip
 
 
+def wire_bodies(messages: Sequence[dict[str, Any]]) -> list[bytes]:
+    """The request bodies a worker would send for these messages."""
+    return [parse_message(message).to_wire_json().encode() for message in messages]
+
+
 def _rate(count: int, run: Callable[[], object]) -> float:
     started = time.perf_counter()
     run()
     return count / (time.perf_counter() - started)
-
-
-def raw_client_rate(url: str, key: str, messages: list[dict[str, Any]], threads: int) -> float:
-    """A hand-written client, no queue: one requests.Session posting validated payloads.
-
-    At its best: one prepared request copied per send, keep-alive, no environment lookups.
-    """
-    bodies = [parse_message(message).to_wire_json().encode() for message in messages]
-    session = requests.Session()
-    session.trust_env = False
-    session.mount("http://", HTTPAdapter(pool_connections=threads, pool_maxsize=threads))
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    template = session.prepare_request(requests.Request("POST", url + SEND_PATH, headers))
-
-    def post(body: bytes) -> None:
-        request = template.copy()
-        request.prepare_body(body, None)
-        answer = session.send(request, timeout=30)
-        assert answer.status_code == 200 and answer.json()["status"] is True, answer.text
-
-    with session:
-        if threads == 1:
-            return _rate(len(bodies), lambda: list(map(post, bodies)))
-        with ThreadPoolExecutor(threads) as pool:
-            return _rate(len(bodies), lambda: list(pool.map(post, bodies)))
 
 
 def enqueue_rates(
@@ -75,28 +55,75 @@ def enqueue_rates(
     producer = Producer(settings, Store.connect(settings))
     try:
         one = _rate(len(messages), lambda: [producer.enqueue(m) for m in messages])
-        batches = [messages[start : start + 1000] for start in range(0, len(messages), 1000)]
+        batches = [messages[start : start + BATCH] for start in range(0, len(messages), BATCH)]
         many = _rate(len(messages), lambda: [producer.enqueue_many(b) for b in batches])
     finally:
         remove_deployment(producer.store, settings)
     return one, many
 
 
-def pipeline_rate(producer: Producer, messages: list[dict[str, Any]], timeout: float) -> float:
-    """Messages/s from the first enqueue to the last job's `sent` record."""
-    records, stats = producer.store.records, producer.keys.stats
-    before = int(records.hget(stats, "sent") or 0)
-    started = time.time()
-    job_ids = [
-        job_id
-        for start in range(0, len(messages), 1000)
-        for job_id in producer.enqueue_many(messages[start : start + 1000])
-    ]
+def bulk_rate(producer: Producer, messages: list[dict[str, Any]], timeout: float) -> float:
+    """Messages/s from the first `enqueue_many` (batches of 1,000) to the last `sent` record."""
+    before, started = _finished(producer), time.time()
+    job_ids = [job_id for start in range(0, len(messages), BATCH)
+               for job_id in producer.enqueue_many(messages[start : start + BATCH])]  # fmt: skip
+    return _sent_rate(producer, job_ids, started, before, timeout)
+
+
+def singles_rate(
+    producer: Producer, messages: list[dict[str, Any]], threads: int, timeout: float
+) -> float:
+    """Messages/s when `threads` threads each call `enqueue` once per message, as web apps do."""
+    before, started = _finished(producer), time.time()
+    with ThreadPoolExecutor(threads) as pool:
+        job_ids = list(pool.map(producer.enqueue, messages))
+    return _sent_rate(producer, job_ids, started, before, timeout)
+
+
+def added_latency(
+    producer: Producer, messages: list[dict[str, Any]], per_second: float, timeout: float
+) -> tuple[float, float]:
+    """p50 and p99 milliseconds from `enqueue` to `sent`, enqueuing at a steady pace."""
+    job_ids = []
+    before, started = _finished(producer), time.monotonic()
+    for index, message in enumerate(messages):
+        time.sleep(max(0.0, started + index / per_second - time.monotonic()))  # the pace
+        job_ids.append(producer.enqueue(message))
+    statuses = _all_sent(producer, job_ids, before, timeout)
+    waits = [_seconds(status.sent_at) - _seconds(status.created_at) for status in statuses]
+    cuts = statistics.quantiles(waits, n=100, method="inclusive")
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+def _sent_rate(
+    producer: Producer, job_ids: list[str], started: float, before: int, timeout: float
+) -> float:
+    statuses = _all_sent(producer, job_ids, before, timeout)
+    return len(job_ids) / (max(_seconds(status.sent_at) for status in statuses) - started)
+
+
+def _finished(producer: Producer) -> int:
+    """Jobs of the deployment sent or failed so far, from its counters (one cheap read)."""
+    counts = producer.store.records.hmget(producer.keys.stats, "sent", "failed")
+    return sum(int(count or 0) for count in counts)
+
+
+def _all_sent(
+    producer: Producer, job_ids: list[str], before: int, timeout: float
+) -> list[JobStatus]:
+    """Wait (on the counters) until the jobs are finished; fail past the deadline or if any
+    was not sent."""
     deadline = time.monotonic() + timeout
-    while int(records.hget(stats, "sent") or 0) - before < len(job_ids):
+    while _finished(producer) - before < len(job_ids):
         if time.monotonic() > deadline:
             raise RuntimeError("the pipeline did not deliver every message in time")
         time.sleep(0.05)
-    sent = [status.sent_at for status in producer.get_statuses(job_ids) if status is not None]
-    last_sent = max(sent_at.timestamp() for sent_at in sent if sent_at is not None)
-    return len(job_ids) / (last_sent - started)
+    statuses = [status for status in producer.get_statuses(job_ids) if status is not None]
+    failed = [status for status in statuses if status.state != "sent"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} message(s) not sent, e.g. {failed[0].error}")
+    return statuses
+
+
+def _seconds(moment: Any) -> float:
+    return float(moment.timestamp())

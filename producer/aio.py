@@ -8,13 +8,21 @@ from typing import Any
 
 import redis.asyncio
 
+from producer.durable import Durability
 from producer.enqueue import Calls, EnqueuePlan, statuses, wakeup_not_published
 from producer.errors import StorageError
 from producer.jobs import Job
 from producer.record import is_job_id
 from producer.settings import ProducerSettings
 from producer.status import JobStatus
-from producer.store import DEFAULT_POOL_SIZE, async_client, script_source, storage_boundary
+from producer.store import (
+    DEFAULT_POOL_SIZE,
+    async_client,
+    async_pinned,
+    close_async_client,
+    script_source,
+    storage_boundary,
+)
 
 
 @dataclass(frozen=True)
@@ -30,18 +38,17 @@ class AsyncStore:
         cls, settings: ProducerSettings, *, pool_size: int = DEFAULT_POOL_SIZE
     ) -> AsyncStore:
         """Clients for the Redis servers named by the settings (lazily: no I/O yet)."""
-        records = async_client(settings.redis_url, settings.socket_timeout, pool_size)
+        records = async_client(settings, settings.redis_url, pool_size)
         if settings.effective_broker_url == settings.redis_url:
             return cls(records, records, shared=True)
-        broker = async_client(settings.effective_broker_url, settings.socket_timeout, pool_size)
+        broker = async_client(settings, settings.effective_broker_url, pool_size)
         return cls(records, broker, shared=False)
 
     async def close(self) -> None:
         """Close the connections."""
-        # The pools are the store's own: aclose() alone would leave their connections open.
-        await self.records.aclose(close_connection_pool=True)
+        await close_async_client(self.records)
         if not self.shared:
-            await self.broker.aclose(close_connection_pool=True)
+            await close_async_client(self.broker)
 
 
 class AsyncProducer:
@@ -52,6 +59,7 @@ class AsyncProducer:
         self.store = store
         self.keys = settings.keys
         self._calls = Calls(settings, queue_here=store.shared)
+        self._durability = Durability.of(settings)
         self._enqueue = store.records.register_script(script_source("producer.scripts", "enqueue"))
         self._cancel = store.records.register_script(script_source("producer.scripts", "cancel"))
 
@@ -93,6 +101,12 @@ class AsyncProducer:
         return JobStatus.from_record(job_id, record) if record else None
 
     async def _run(self, plan: EnqueuePlan, calls: range) -> list[Any]:
+        if self._durability is not None:
+            async with async_pinned(self.store.records) as client:
+                replies = [await self._enqueue(keys=plan.keys, args=plan.calls[index],
+                                               client=client) for index in calls]  # fmt: skip
+                await self._durability.wait_async(client, plan.replay_mark(calls, replies))
+            return replies
         if len(calls) == 1:
             return [await self._enqueue(keys=plan.keys, args=plan.calls[calls[0]])]
         async with self.store.records.pipeline(transaction=False) as pipe:

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from producer.durable import Durability
 from producer.envelope import WAKEUP_TTL_MS, EnvelopeBuilder
 from producer.errors import IdempotencyConflict, StorageError
 from producer.jobs import Job, MessageInput, NewJob, SendAt, as_jobs, prepare
 from producer.record import is_job_id
 from producer.settings import ProducerSettings, producer_settings
 from producer.status import JobStatus
-from producer.store import Store, default_store, storage_boundary
+from producer.store import Store, default_store, pinned, storage_boundary
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,22 @@ class EnqueuePlan:
             wakeups += int(reply[1])
         return wakeups
 
+    def replay_mark(self, calls: range, replies: Sequence[Any]) -> tuple[Any, ...]:
+        """A write that lets a durable wait cover jobs an idempotent retry found stored.
+
+        WAITAOF and WAIT confirm the writes of their own connection: calls that stored nothing
+        (every job was there already, stored perhaps through another connection whose wait
+        timed out) would confirm nothing of these jobs. Rewriting the idempotency key, value
+        and TTL unchanged, gives the connection a write later than theirs. Empty when the
+        calls wrote.
+        """
+        if self.idempotency_key is None or any(
+            reply[0] != "stored" or int(reply[2]) for reply in replies
+        ):
+            return ()
+        key, fingerprint = self.keys[5], self.calls[calls[0]][5]
+        return ("SET", key, fingerprint, "KEEPTTL", "XX")
+
     @property
     def job_ids(self) -> list[str]:
         """The ids of all the plan's jobs, in order."""
@@ -113,6 +130,7 @@ class Producer:
         self.store = store
         self.keys = settings.keys
         self._calls = Calls(settings, queue_here=store.shared)
+        self._durability = Durability.of(settings)
         self._enqueue = store.script("enqueue")
         self._cancel = store.script("cancel")
 
@@ -173,7 +191,17 @@ class Producer:
         return JobStatus.from_record(job_id, record) if record else None
 
     def _run(self, plan: EnqueuePlan, calls: range) -> list[Any]:
-        """Run enqueue.lua once per call, in one round trip."""
+        """Run enqueue.lua once per call, pipelined in one round trip.
+
+        With ZQ_DURABLE, the calls go one after another on one connection, and then wait on it
+        until Redis has made them durable.
+        """
+        if self._durability is not None:
+            with pinned(self.store.records) as client:
+                replies = [self._enqueue(keys=plan.keys, args=plan.calls[index], client=client)
+                           for index in calls]  # fmt: skip
+                self._durability.wait(client, plan.replay_mark(calls, replies))
+            return replies
         if len(calls) == 1:
             return [self._enqueue(keys=plan.keys, args=plan.calls[calls[0]])]
         pipe = self.store.records.pipeline(transaction=False)

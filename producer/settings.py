@@ -7,12 +7,13 @@ from functools import cache
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from producer.errors import ConfigurationError
 from producer.keys import Keys
+from producer.sentinel_url import is_sentinel_url, parse_sentinel_url
 from producer.validation import callback_url_problem
 
 DAY = 24 * 3600
@@ -29,12 +30,17 @@ class ProducerSettings(BaseSettings):
     redis_url: str = Field(
         "redis://localhost:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "redis_url"),
-        description="Redis for the broker and the job records",
+        description="Redis for the broker and the job records (or its Sentinels: sentinel://)",
     )
     broker_url: str | None = Field(
         None,
         validation_alias=AliasChoices("CELERY_BROKER_URL", "broker_url"),
         description="Celery's broker, when it should differ from REDIS_URL (must be Redis)",
+    )
+    sentinel_master: str = Field(
+        "mymaster",
+        min_length=1,
+        description="the master's name at the Sentinels of a sentinel:// REDIS_URL",
     )
     queue: str = Field(
         "zixflow", min_length=1, pattern=r"^[\w.-]+$", description="the Celery queue"
@@ -58,6 +64,17 @@ class ProducerSettings(BaseSettings):
     callback_hosts: Literal["any", "public"] = Field(
         "any", description="callback URLs may name any host, or only public ones (production)"
     )
+    durable: Literal["off", "aof", "replica"] = Field(
+        "off",
+        description="enqueue returns once the jobs are in Redis's memory (off), fsynced to its "
+        "append-only file (aof), or on ZQ_DURABLE_REPLICAS replicas (replica)",
+    )
+    durable_replicas: int = Field(
+        1, ge=1, description="replicas that must hold the jobs when ZQ_DURABLE=replica"
+    )
+    durable_timeout: float = Field(
+        1.0, gt=0, description="seconds enqueue waits for that; then it raises OutcomeUnknown"
+    )
 
     @field_validator("broker_url", mode="before")
     @classmethod
@@ -67,10 +84,22 @@ class ProducerSettings(BaseSettings):
     @field_validator("redis_url", "broker_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in REDIS_SCHEMES:
-            schemes = ", ".join(f"{scheme}://" for scheme in REDIS_SCHEMES)
+        if value is not None and is_sentinel_url(value):
+            parse_sentinel_url(value)
+        elif value is not None and urlsplit(value).scheme not in REDIS_SCHEMES:
+            schemes = ", ".join(f"{scheme}://" for scheme in (*REDIS_SCHEMES, "sentinel"))
             raise ValueError(f"must be a Redis URL starting with {schemes}")
         return value
+
+    @model_validator(mode="after")
+    def _durable_within_socket_timeout(self) -> ProducerSettings:
+        if self.durable != "off" and self.durable_timeout >= self.socket_timeout:
+            raise ValueError(
+                f"ZQ_DURABLE_TIMEOUT={self.durable_timeout} must be below "
+                f"ZQ_SOCKET_TIMEOUT={self.socket_timeout}: the wait for a durable write is one "
+                "Redis call"
+            )
+        return self
 
     @field_validator("callback_url")
     @classmethod

@@ -11,8 +11,9 @@ twice behind the caller's back.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import copy
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -21,10 +22,13 @@ from typing import Any
 import hiredis
 import redis
 import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from producer.errors import OutcomeUnknown, RedisUnavailable, StorageError
+from producer.sentinel_url import is_sentinel_url, parse_sentinel_url
 from producer.settings import ProducerSettings, producer_settings
 
 DEFAULT_POOL_SIZE = 100
@@ -124,6 +128,12 @@ class AsyncTrackedUnixConnection(_AsyncTracked, redis.asyncio.UnixDomainSocketCo
     """An asyncio Unix-socket connection that notes when a command went out."""
 
 
+class AsyncTrackedSentinelConnection(
+    _AsyncTracked, redis.asyncio.sentinel.SentinelManagedConnection
+):
+    """An asyncio connection to the master the Sentinels name, noting when a command went out."""
+
+
 _ASYNC_TRACKED = {"redis": AsyncTrackedConnection, "rediss": AsyncTrackedSSLConnection,
                   "unix": AsyncTrackedUnixConnection}  # fmt: skip
 
@@ -140,8 +150,26 @@ class TrackedUnixConnection(_Tracked, redis.UnixDomainSocketConnection):
     """A Unix-socket connection that notes when a command went out."""
 
 
+class TrackedSentinelConnection(_Tracked, redis.sentinel.SentinelManagedConnection):
+    """A connection to the master the Sentinels name, noting when a command went out.
+
+    Each connect asks the Sentinels where the master is: after a failover, the first call that
+    finds its connection closed reaches the new master.
+    """
+
+
 _TRACKED = {"redis": TrackedConnection, "rediss": TrackedSSLConnection,
             "unix": TrackedUnixConnection}  # fmt: skip
+
+
+class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, redis.BlockingConnectionPool):
+    """Connections to the master the Sentinels name; beyond its size a caller waits for one."""
+
+
+class _AsyncBlockingSentinelPool(
+    redis.asyncio.sentinel.SentinelConnectionPool, redis.asyncio.BlockingConnectionPool
+):
+    """`_BlockingSentinelPool` for redis.asyncio."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +190,7 @@ class Store:
         """
 
         def client(url: str) -> redis.Redis:
-            return sync_client(url, settings.socket_timeout, max(threads + 8, DEFAULT_POOL_SIZE))
+            return sync_client(settings, url, max(threads + 8, DEFAULT_POOL_SIZE))
 
         records = client(settings.redis_url)
         if settings.effective_broker_url == settings.redis_url:
@@ -200,30 +228,102 @@ def connection_options(socket_timeout: float) -> dict[str, Any]:
     }
 
 
-def sync_client(url: str, socket_timeout: float, pool_size: int) -> redis.Redis:
-    """A pooled client whose connections note when a command went out."""
-    scheme = url.partition("://")[0]
-    pool = redis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=pool_size,
-        timeout=socket_timeout,
-        connection_class=_TRACKED.get(scheme, TrackedConnection),
-        **connection_options(socket_timeout),
-    )
+def sync_client(settings: ProducerSettings, url: str, pool_size: int) -> redis.Redis:
+    """A pooled client whose connections note when a command went out.
+
+    `url` names a Redis server, or Sentinels (sentinel://): then the client follows the master
+    they know as ZQ_SENTINEL_MASTER, failovers included.
+    """
+    options = {**connection_options(settings.socket_timeout), "max_connections": pool_size,
+               "timeout": settings.socket_timeout}  # fmt: skip
+    if is_sentinel_url(url):
+        pool = _sentinel_pool(
+            settings, url, redis.sentinel.Sentinel, _BlockingSentinelPool,
+            connection_class=TrackedSentinelConnection, **options,
+        )  # fmt: skip
+    else:
+        connection_class = _TRACKED.get(url.partition("://")[0], TrackedConnection)
+        pool = redis.BlockingConnectionPool.from_url(
+            url, connection_class=connection_class, **options
+        )
     return redis.Redis(connection_pool=pool)
 
 
-def async_client(url: str, socket_timeout: float, pool_size: int) -> redis.asyncio.Redis:
-    """A pooled asyncio client whose connections note when a command went out."""
-    scheme = url.partition("://")[0]
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url,
-        max_connections=pool_size,
-        timeout=socket_timeout,
-        connection_class=_ASYNC_TRACKED.get(scheme, AsyncTrackedConnection),
-        **connection_options(socket_timeout),
-    )
+def async_client(
+    settings: ProducerSettings, url: str, pool_size: int | None
+) -> redis.asyncio.Redis:
+    """A pooled asyncio client whose connections note when a command went out.
+
+    `url` as for `sync_client`. With a `pool_size`, a call beyond that many at once waits for a
+    connection; without, the pool opens as many as there are calls at once.
+    """
+    options = connection_options(settings.socket_timeout)
+    if pool_size is not None:
+        options |= {"max_connections": pool_size, "timeout": settings.socket_timeout}
+    if is_sentinel_url(url):
+        pool_class = (redis.asyncio.sentinel.SentinelConnectionPool if pool_size is None
+                      else _AsyncBlockingSentinelPool)  # fmt: skip
+        pool = _sentinel_pool(
+            settings, url, redis.asyncio.sentinel.Sentinel, pool_class,
+            connection_class=AsyncTrackedSentinelConnection, **options,
+        )  # fmt: skip
+    else:
+        connection_class = _ASYNC_TRACKED.get(url.partition("://")[0], AsyncTrackedConnection)
+        plain_class = (redis.asyncio.ConnectionPool if pool_size is None
+                       else redis.asyncio.BlockingConnectionPool)  # fmt: skip
+        pool = plain_class.from_url(url, connection_class=connection_class, **options)
     return redis.asyncio.Redis(connection_pool=pool)
+
+
+def _sentinel_pool(
+    settings: ProducerSettings, url: str, sentinel_class: type, pool_class: type, **options: Any
+) -> Any:
+    """A pool of connections to the master the Sentinels of `url` name (sync or asyncio).
+
+    The Sentinels are asked as the master is: within the socket timeout, without retries.
+    """
+    address = parse_sentinel_url(url)
+    asking = connection_options(settings.socket_timeout)
+    sentinels = sentinel_class(address.sentinels, sentinel_kwargs=asking)
+    return pool_class(settings.sentinel_master, sentinels, **options, **address.master_options)
+
+
+async def close_async_client(client: redis.asyncio.Redis) -> None:
+    """Close a client of `async_client`: its pool's connections, and those to the Sentinels.
+
+    The pool is the client's own, yet `aclose()` alone would leave its connections open.
+    """
+    await client.aclose(close_connection_pool=True)
+    sentinels = getattr(client.connection_pool, "sentinel_manager", None)
+    if sentinels is not None:
+        await sentinels.aclose()
+
+
+@contextmanager
+def pinned(client: redis.Redis) -> Iterator[redis.Redis]:
+    """`client` bound to one connection of its pool until the block ends.
+
+    WAIT and WAITAOF confirm the writes of the connection they are sent on: a durable enqueue
+    writes and waits through this. (It is what `client.client()` gives, without building a
+    whole new client for each call.)
+    """
+    bound = copy.copy(client)
+    bound.connection = client.connection_pool.get_connection()
+    try:
+        yield bound
+    finally:
+        bound.close()  # the connection goes back to the pool
+
+
+@asynccontextmanager
+async def async_pinned(client: redis.asyncio.Redis) -> AsyncIterator[redis.asyncio.Redis]:
+    """`pinned` for redis.asyncio."""
+    bound = copy.copy(client)
+    bound.connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        yield bound
+    finally:
+        await bound.aclose()
 
 
 @cache
@@ -238,11 +338,15 @@ def storage_boundary(
 ) -> Iterator[None]:
     """Turn any Redis error during `action` into RedisUnavailable or OutcomeUnknown.
 
-    `enqueued` names the jobs stored before this call, for the error to carry.
+    `enqueued` names the jobs stored before this call, for the error to carry (and for a
+    StorageError raised inside the block).
     """
     token = _command_sent.set(False)
     try:
         yield
+    except StorageError as error:  # raised by the caller's own checks
+        error.enqueued = error.enqueued or tuple(enqueued)
+        raise
     except redis.RedisError as error:
         failure = _storage_error(action, error, writes=writes)
         failure.enqueued = tuple(enqueued)

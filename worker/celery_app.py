@@ -17,6 +17,7 @@ from celery import Celery, signals
 
 from producer.errors import ConfigurationError
 from producer.keys import celery_exchanges
+from worker.broker import failover_strategy, sentinel_options, transport_name
 from worker.runtime import built_runtime, check_settings, runtime, stopping
 from worker.settings import worker_settings
 
@@ -38,9 +39,8 @@ app = Celery("zixflow_queue", include=["worker.tasks"])
 app.conf.update(
     broker_url=settings.effective_broker_url,
     # kombu's Redis transport, made to survive Redis going away (see worker.broker).
-    broker_transport="worker.broker:Transport"
-    if settings.effective_broker_url.startswith(("redis://", "rediss://", "unix://"))
-    else None,
+    broker_transport=transport_name(settings.effective_broker_url),
+    broker_failover_strategy=failover_strategy(settings.effective_broker_url),
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,  # outlive any Redis restart
     broker_transport_options={
@@ -49,6 +49,7 @@ app.conf.update(
         "unacked_index_key": f"{keys.unacked}_index",
         "unacked_mutex_key": f"{keys.unacked}_mutex",
         "health_check_interval": 10,
+        **sentinel_options(settings),
     },
     task_default_queue=settings.queue,
     # Remote control and task events of this deployment only: other deployments may share

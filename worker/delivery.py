@@ -95,6 +95,20 @@ class Courier:
 
     async def _deliver(self, job_id: str) -> Ending:
         try:
+            sent = await self._claim_and_send(job_id)
+            if isinstance(sent, Ending):
+                return sent
+            return await self._record(job_id, *sent)
+        finally:
+            self.known.discard(job_id)
+
+    async def _claim_and_send(self, job_id: str) -> Ending | tuple[Claim, Attempt]:
+        """Claim the job and send it, holding a place in flight; or say why it was not sent.
+
+        The place is held for the claim and the HTTP send only: recording the verdict waits
+        on Redis, not on Zixflow, so it does not count against the sends in flight.
+        """
+        try:
             async with self._limit.slot() as slot:
                 try:
                     claim = await self._claims.submit(job_id)
@@ -111,11 +125,9 @@ class Courier:
                 attempt = await self._send(job_id, claim)
                 slot.latency = attempt.seconds
                 slot.throttled = attempt.outcome.kind is OutcomeKind.THROTTLED
-                return await self._record(job_id, claim, attempt)
+                return claim, attempt
         except Stopped:
             return await self._give_back(job_id)
-        finally:
-            self.known.discard(job_id)
 
     async def _send(self, job_id: str, claim: Claim) -> Attempt:
         """Send a claimed job (unless it cannot be sent) and say how it went."""

@@ -104,7 +104,29 @@ def worker_script(client: AsyncRedis, name: str) -> Callable[..., Awaitable[Any]
     return load_script(client, "worker.scripts", name)
 
 
-Publish = Callable[[], Awaitable[None]]
+TAKE_WAKEUPS = 8
+"""The most wake-ups a task publishes for a backlog, so that it spreads over workers fast."""
+
+
+class Wakeups:
+    """Wake-ups for this deployment's workers: the scripts push them onto the queue when it
+    lives in the records' Redis; else they are pushed here, onto the broker's own Redis."""
+
+    def __init__(self, settings: WorkerSettings, broker: AsyncRedis | None) -> None:
+        self.queue = "" if broker is not None else settings.queue
+        """The queue key the scripts push onto ('' when the broker is another Redis)."""
+        self._name = settings.queue
+        self._broker = broker
+        self._envelopes = EnvelopeBuilder(settings.queue)
+
+    def messages(self, count: int = 1) -> list[str]:
+        """Task messages for a script to push (each with its own ids)."""
+        return [self._envelopes.build() for _ in range(count)]
+
+    async def publish(self, count: int) -> None:
+        """Push the wake-ups a script said are due, when the broker is another Redis."""
+        if count and self._broker is not None:
+            await self._broker.lpush(self._name, *self.messages(count))
 
 
 class JobRecords:
@@ -115,18 +137,14 @@ class JobRecords:
         client: AsyncRedis,
         settings: WorkerSettings,
         worker_id: str,
-        publish: Publish,
-        *,
-        queue_here: bool,
+        wakeups: Wakeups,
     ) -> None:
         self._client = client
         self._settings = settings
         self._worker = worker_id
         self._keys = keys = settings.keys
         self._held = keys.held(worker_id)
-        self._queue = settings.queue if queue_here else ""
-        self._publish = publish
-        self._envelopes = EnvelopeBuilder(settings.queue)
+        self._wakeups = wakeups
         self._take = worker_script(client, "take")
         self._claim = worker_script(client, "claim")
         self._finish = worker_script(client, "finish")
@@ -143,11 +161,11 @@ class JobRecords:
         """Take up to `count` ready jobs into this worker's held set."""
         keys = self._keys
         woken, *job_ids = await self._take(
-            keys=[keys.ready, self._held, keys.workers, keys.wakeup, self._queue],
+            keys=[keys.ready, self._held, keys.workers, keys.wakeup, self._wakeups.queue],
             args=[self._worker, count, self._settings.heartbeat_timeout, WAKEUP_TTL_MS,
-                  self._envelopes.build()],
+                  *self._wakeups.messages(TAKE_WAKEUPS)],
         )  # fmt: skip
-        await self._woken(woken)
+        await self._wakeups.publish(woken)
         return list(job_ids)
 
     async def claim(self, job_ids: Sequence[str]) -> list[Claim]:
@@ -177,10 +195,10 @@ class JobRecords:
         """Give held jobs back to the front of the ready list, for any worker to take."""
         keys = self._keys
         woken, _ = await self._release(
-            keys=[self._held, keys.ready, keys.wakeup, self._queue],
-            args=[WAKEUP_TTL_MS, self._envelopes.build(), *job_ids],
+            keys=[self._held, keys.ready, keys.wakeup, self._wakeups.queue],
+            args=[WAKEUP_TTL_MS, *self._wakeups.messages(), *job_ids],
         )
-        await self._woken(woken)
+        await self._wakeups.publish(woken)
         return [None] * len(job_ids)
 
     async def reject(self, items: Sequence[str]) -> None:
@@ -196,10 +214,6 @@ class JobRecords:
     async def leave(self) -> None:
         """Sign off: the jobs this worker still holds are taken over at another's next tick."""
         await self._client.zadd(self._keys.workers, {self._worker: 0})
-
-    async def _woken(self, woken: int) -> None:
-        if woken and not self._queue:  # the broker is another Redis: publish there
-            await self._publish()
 
 
 def _claim_arguments(settings: WorkerSettings, worker_id: str) -> list[str | float | int]:

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Collection
 
 from redis.asyncio import Redis as AsyncRedis
 
-from producer.envelope import WAKEUP_TTL_MS, EnvelopeBuilder
+from producer.envelope import WAKEUP_TTL_MS
 from worker.event_loop import pause
 from worker.events import EventSender
-from worker.jobs import JobRecords, Publish, worker_script
+from worker.jobs import JobRecords, Wakeups, worker_script
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -42,19 +42,15 @@ class Maintenance:
         jobs: JobRecords,
         events: EventSender,
         known: Callable[[], Collection[str]],
-        publish: Publish,
-        *,
-        queue_here: bool,
+        wakeups: Wakeups,
     ) -> None:
         self._client = client
         self._settings = settings
         self._jobs = jobs
         self._events = events
         self._known = known
-        self._publish = publish
+        self._wakeups = wakeups
         self._keys = settings.keys
-        self._queue = settings.queue if queue_here else ""
-        self._envelopes = EnvelopeBuilder(settings.queue)
         self._tick = worker_script(client, "tick")
         self._recover = worker_script(client, "recover")
         self._sweep = worker_script(client, "sweep")
@@ -86,12 +82,12 @@ class Maintenance:
         """Renew the heartbeat; move due jobs to the ready list."""
         keys = self._keys
         woken, moved = await self._tick(
-            keys=[keys.workers, keys.schedule, keys.ready, keys.wakeup, self._queue,
+            keys=[keys.workers, keys.schedule, keys.ready, keys.wakeup, self._wakeups.queue,
                   keys.events_schedule, keys.events_ready],
             args=[self._jobs.worker, self._settings.heartbeat_timeout, LIMIT, WAKEUP_TTL_MS,
-                  self._envelopes.build()],
+                  *self._wakeups.messages()],
         )  # fmt: skip
-        await self._woken(woken)
+        await self._wakeups.publish(woken)
         if moved == LIMIT:
             log.info("%d due jobs moved to the ready list; more are due", moved)
 
@@ -99,16 +95,16 @@ class Maintenance:
         """Give back the jobs of workers whose heartbeat ran out."""
         keys = self._keys
         woken, workers, given = await self._recover(
-            keys=[keys.workers, keys.ready, keys.wakeup, self._queue, keys.events_ready],
+            keys=[keys.workers, keys.ready, keys.wakeup, self._wakeups.queue, keys.events_ready],
             args=[
                 keys.held.prefix,
                 keys.events_held.prefix,
                 LIMIT,
                 WAKEUP_TTL_MS,
-                self._envelopes.build(),
+                *self._wakeups.messages(),
             ],
         )
-        await self._woken(woken)
+        await self._wakeups.publish(woken)
         if workers:
             log.warning("%d worker(s) stopped answering: %d of their jobs given back",
                         workers, given)  # fmt: skip
@@ -135,18 +131,14 @@ class Maintenance:
         """Make ready again the unfinished jobs that nothing moved for ZQ_STALE_AFTER seconds."""
         keys = self._keys
         woken, lost = await self._sweep(
-            keys=[keys.unfinished, keys.schedule, keys.ready, keys.wakeup, self._queue],
+            keys=[keys.unfinished, keys.schedule, keys.ready, keys.wakeup, self._wakeups.queue],
             args=[self._settings.stale_after, LIMIT, keys.job.prefix, WAKEUP_TTL_MS,
-                  self._envelopes.build()],
+                  *self._wakeups.messages()],
         )  # fmt: skip
-        await self._woken(woken)
+        await self._wakeups.publish(woken)
         if lost:
             log.warning("%d job(s) unmoved for %ss: made ready again",
                         lost, self._settings.stale_after)  # fmt: skip
-
-    async def _woken(self, woken: int) -> None:
-        if woken and not self._queue:
-            await self._publish()
 
 
 async def _ridden_out(chore: Callable[[], Awaitable[None]]) -> None:

@@ -16,14 +16,13 @@ from functools import cache
 import redis.asyncio
 
 from producer.deadletters import DeadLetters
-from producer.envelope import EnvelopeBuilder
 from producer.errors import ConfigurationError
-from producer.store import Store, connection_options
+from producer.store import Store, async_client
 from worker.callbacks import CallbackClient
 from worker.delivery import Courier
 from worker.event_loop import EventLoopThread
 from worker.events import EventSender
-from worker.jobs import Ending, JobRecords
+from worker.jobs import Ending, JobRecords, Wakeups
 from worker.limiter import AdaptiveLimit
 from worker.maintenance import Maintenance
 from worker.settings import WorkerSettings, worker_settings
@@ -134,19 +133,12 @@ def runtime() -> Runtime:
     api_key = check_settings(settings)
     store = Store.connect(settings)
     loop = EventLoopThread("zixflow-sends")
-    records = redis.asyncio.Redis.from_url(
-        settings.redis_url, **connection_options(settings.socket_timeout)
-    )
-    broker = None if store.shared else redis.asyncio.Redis.from_url(
-        settings.effective_broker_url, **connection_options(settings.socket_timeout)
+    records = async_client(settings, settings.redis_url, pool_size=None)
+    broker = None if store.shared else async_client(
+        settings, settings.effective_broker_url, pool_size=None
     )  # fmt: skip
-    envelopes = EnvelopeBuilder(settings.queue)
-
-    async def publish() -> None:
-        if broker is not None:
-            await broker.lpush(settings.queue, envelopes.build())
-
-    jobs = JobRecords(records, settings, worker_id(), publish, queue_here=store.shared)
+    wakeups = Wakeups(settings, broker)
+    jobs = JobRecords(records, settings, worker_id(), wakeups)
     client = ZixflowClient(
         loop.build(lambda: open_session(settings.max_in_flight)),
         base_url=settings.base_url,
@@ -160,8 +152,6 @@ def runtime() -> Runtime:
         settings.event_timeout, public_only=settings.callback_hosts == "public"
     ))  # fmt: skip
     events = EventSender(records, settings, jobs.worker, callbacks)
-    maintenance = Maintenance(
-        records, settings, jobs, events, lambda: courier.known, publish, queue_here=store.shared
-    )
+    maintenance = Maintenance(records, settings, jobs, events, lambda: courier.known, wakeups)
     return Runtime(settings, loop, records, courier, maintenance, events, callbacks, jobs,
                    DeadLetters(store, settings))  # fmt: skip

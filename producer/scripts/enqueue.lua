@@ -32,5 +32,5 @@ while at <= #ARGV do
   at = last + 1
 end
 local woken = 0
-if now_ready > 0 then woken = wake(wakeup, wakeup_ttl, queue, task) end
+if now_ready > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, {task}) end
 return {'stored', woken, stored}

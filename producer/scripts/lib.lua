@@ -6,12 +6,17 @@ local function clock()
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
--- Publish a wake-up for the workers unless one is waiting already. Returns 1 when one is due:
--- pushed onto `queue` here, or, when the broker is another Redis (`queue` is ''), by the caller.
-local function wake(wakeup, wakeup_ttl, queue, task)
-  if not redis.call('SET', wakeup, '1', 'NX', 'PX', wakeup_ttl) then return 0 end
-  if queue ~= '' then redis.call('LPUSH', queue, task) end
-  return 1
+-- Make sure `wanted` wake-ups wait for the workers (`wakeup` counts those published and not
+-- started yet; it expires, so that wake-ups lost with a killed worker stop counting). Returns
+-- how many more are due: pushed onto `queue` here (one task message each, from `tasks`), or,
+-- when the broker is another Redis (`queue` is ''), by the caller.
+local function wake(wakeup, wanted, wakeup_ttl, queue, tasks)
+  local more = wanted - tonumber(redis.call('GET', wakeup) or '0')
+  if more <= 0 then return 0 end
+  redis.call('INCRBY', wakeup, more)
+  redis.call('PEXPIRE', wakeup, wakeup_ttl)
+  if queue ~= '' then redis.call('LPUSH', queue, unpack(tasks, 1, more)) end
+  return more
 end
 
 -- Queue a status event about a job for the app, once per event id: to the job's callback URL,

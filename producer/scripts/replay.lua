@@ -28,5 +28,5 @@ for at = FIRST_ID, #ARGV do
     redis.call('ZREM', dead_index, id)
   end
 end
-if #replayed > 0 then wake(wakeup, wakeup_ttl, queue, task) end
+if #replayed > 0 then wake(wakeup, 1, wakeup_ttl, queue, {task}) end
 return replayed

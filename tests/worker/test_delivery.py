@@ -15,7 +15,7 @@ from producer.deadletters import DeadLetters
 from producer.store import Store, connection_options
 from tests.support import SANDBOX_KEY, wait_until, wire_message, wire_messages
 from worker.delivery import Courier
-from worker.jobs import Ending, JobRecords
+from worker.jobs import Ending, JobRecords, Wakeups
 from worker.limiter import AdaptiveLimit
 from worker.settings import WorkerSettings
 from worker.zixflow import ZixflowClient, open_session
@@ -55,11 +55,8 @@ def with_courier(worker_settings: WorkerSettings) -> Run[object]:
                 worker_settings.redis_url, **connection_options(5)
             )
 
-            async def publish() -> None:
-                raise AssertionError("one Redis: wake-ups are pushed by the scripts")
-
             courier = Courier(
-                JobRecords(client, worker_settings, "test:1", publish, queue_here=True),
+                JobRecords(client, worker_settings, "test:1", Wakeups(worker_settings, None)),
                 ZixflowClient(open_session(4), base_url=worker_settings.base_url,
                               api_key=SANDBOX_KEY, connect_timeout=2, read_timeout=10),
                 AdaptiveLimit(worker_settings.send_concurrency, worker_settings.max_in_flight),

@@ -20,7 +20,7 @@ from producer.store import Store, connection_options
 from tests.support import wire_message, wire_messages
 from worker.callbacks import CallbackClient
 from worker.events import EventSender
-from worker.jobs import Claim, Ending, Finish, JobRecords
+from worker.jobs import Claim, Ending, Finish, JobRecords, Wakeups
 from worker.maintenance import Maintenance
 from worker.settings import WorkerSettings
 
@@ -45,12 +45,12 @@ class Worker:
         self.client = redis.asyncio.Redis.from_url(
             settings.redis_url, **connection_options(settings.socket_timeout)
         )
-        self.records = JobRecords(self.client, settings, name, _no_broker, queue_here=True)
+        self.records = JobRecords(self.client, settings, name, Wakeups(settings, None))
         self.known: set[str] = set()
         self.callbacks = runner.run(_callbacks())
         self.events = EventSender(self.client, settings, name, self.callbacks)
         self.upkeep = Maintenance(self.client, settings, self.records, self.events,
-                                  lambda: self.known, _no_broker, queue_here=True)  # fmt: skip
+                                  lambda: self.known, Wakeups(settings, None))  # fmt: skip
         self.keys = settings.keys
 
     def take(self, count: int = 100) -> list[str]:
@@ -67,10 +67,6 @@ class Worker:
 
 async def _callbacks() -> CallbackClient:
     return CallbackClient(5, public_only=False)
-
-
-async def _no_broker() -> None:
-    raise AssertionError("the queue lives in the records' Redis: nothing to publish elsewhere")
 
 
 Factory = Callable[..., Worker]

@@ -16,7 +16,7 @@ from producer import Producer
 from producer.settings import ProducerSettings
 from producer.store import Store, connection_options
 from tests.support import wire_message
-from worker.jobs import Ending, Finish, JobRecords
+from worker.jobs import Ending, Finish, JobRecords, Wakeups
 from worker.settings import WorkerSettings
 from zixflow_queue.replies import InboundRecorder, read_event
 from zixflow_queue.replies.inbound import BUTTON, OTHER, UNKNOWN
@@ -97,7 +97,7 @@ def sent(producer: Producer, run: Callable[..., Any], message: dict[str, object]
 
     async def send() -> None:
         client = redis.asyncio.Redis.from_url(settings.redis_url, **connection_options(5))
-        jobs = JobRecords(client, settings, "w1", _no_broker, queue_here=True)
+        jobs = JobRecords(client, settings, "w1", Wakeups(settings, None))
         await jobs.take(10)
         await jobs.claim([job_id])
         await jobs.finish([Finish(job_id, 1, Ending.SENT, "sent")])
@@ -105,10 +105,6 @@ def sent(producer: Producer, run: Callable[..., Any], message: dict[str, object]
 
     run(send())
     return job_id
-
-
-async def _no_broker() -> None:
-    raise AssertionError("one Redis")
 
 
 def offering(*buttons: str) -> dict[str, object]:

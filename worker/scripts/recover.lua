@@ -20,5 +20,5 @@ for _, worker in ipairs(dead) do
   redis.call('ZREM', workers, worker)
 end
 local woken = 0
-if given > 0 then woken = wake(wakeup, wakeup_ttl, queue, task) end
+if given > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, {task}) end
 return {woken, #dead, given}

@@ -13,5 +13,5 @@ for at = FIRST_ID, #ARGV do
   end
 end
 local woken = 0
-if given > 0 and wakeup ~= '' then woken = wake(wakeup, wakeup_ttl, queue, task) end
+if given > 0 and wakeup ~= '' then woken = wake(wakeup, 1, wakeup_ttl, queue, {task}) end
 return {woken, given}

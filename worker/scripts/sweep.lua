@@ -22,5 +22,5 @@ for _, id in ipairs(old) do
   end
 end
 local woken = 0
-if lost > 0 then woken = wake(wakeup, wakeup_ttl, queue, task) end
+if lost > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, {task}) end
 return {woken, lost}

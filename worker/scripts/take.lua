@@ -1,18 +1,23 @@
 -- Take up to `count` ready jobs for one delivery task of this worker. Each goes into the
 -- worker's held set until it is sent, retried, deferred or given back (a job id seen twice is
--- taken once). Starting a task uses up the wake-up that started it, so when more jobs wait,
--- another wake-up is published for the next task.
--- Returns {wake-up due (0 or 1), id, id, ...}.
+-- taken once). Starting a task uses up one waiting wake-up; when more jobs wait, enough
+-- wake-ups are published for them to be taken by as many tasks at once (one per `count`
+-- jobs, as many as task messages were passed), so a backlog spreads over workers and threads.
+-- Returns {wake-ups due, id, id, ...}.
 local ready, held, workers, wakeup, queue = unpack(KEYS)
-local worker, count, heartbeat, wakeup_ttl, task = unpack(ARGV)
+local worker, count, heartbeat, wakeup_ttl = unpack(ARGV, 1, 4)
+local FIRST_TASK = 5
 
 local now = clock()
-redis.call('DEL', wakeup)
+count = tonumber(count)
+if tonumber(redis.call('GET', wakeup) or '0') > 0 then redis.call('DECR', wakeup) end
 redis.call('ZADD', workers, now + tonumber(heartbeat), worker)
 local taken = {}
-for _, id in ipairs(redis.call('RPOP', ready, tonumber(count)) or {}) do
+for _, id in ipairs(redis.call('RPOP', ready, count) or {}) do
   if redis.call('ZADD', held, 'NX', now, id) == 1 then taken[#taken + 1] = id end
 end
+local waiting, tasks = redis.call('LLEN', ready), {unpack(ARGV, FIRST_TASK)}
 local woken = 0
-if redis.call('LLEN', ready) > 0 then woken = wake(wakeup, wakeup_ttl, queue, task) end
+if waiting > 0 then woken = wake(wakeup, math.min(math.ceil(waiting / count), #tasks),
+                                 wakeup_ttl, queue, tasks) end
 return {woken, unpack(taken)}

@@ -19,5 +19,5 @@ redis.call('ZADD', workers, now + tonumber(heartbeat), worker)
 local moved = move_due(schedule, ready)
 move_due(events_schedule, events_ready)
 local woken = 0
-if redis.call('LLEN', ready) > 0 then woken = wake(wakeup, wakeup_ttl, queue, task) end
+if redis.call('LLEN', ready) > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, {task}) end
 return {woken, moved}
