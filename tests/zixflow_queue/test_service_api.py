@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 from pydantic import SecretStr
 
-from producer import IdempotencyConflict, Job, OutcomeUnknown, Producer
+from producer import Job, OutcomeUnknown, Producer, ValidationError
 from producer.aio import AsyncProducer, AsyncStore
 from producer.errors import ConfigurationError
 from producer.settings import ProducerSettings
@@ -237,8 +238,9 @@ def test_json_with_a_charset_or_a_json_suffix_is_taken(client: TestClient) -> No
 
 def test_a_body_over_the_limit_is_413_by_its_length(client: TestClient, queue: Producer) -> None:
     body = {"message": wire_message(), "padding": "x" * MAX_BYTES}
-    answer = post(client, body)
-    assert "ZQ_MAX_BODY_BYTES" in problem(answer, 413)["detail"]
+    refused = problem(post(client, body), 413)
+    assert refused["type"].endswith(":body-too-large")
+    assert "ZQ_MAX_BODY_BYTES" in refused["detail"]
     assert not job_records(queue)
 
 
@@ -494,39 +496,46 @@ def test_serve_refuses_a_port_out_of_range(port: str) -> None:
 # --- requests sharing round trips ---
 
 
-def test_requests_of_one_turn_share_a_round_trip_but_not_their_outcomes(
+def test_requests_of_one_turn_share_a_producer_call_but_not_their_outcomes(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Twenty requests at once go to Redis together; a key reused for another message fails
-    its own request alone."""
+    """Twenty requests at once: those without a key are stored by one call, except the one
+    with a send time too far ahead, refused alone; the one with a key is stored on its own."""
     settings = ProducerSettings(redis_url=redis_url, queue="zq-enqueuer-test")
-    messages = [wire_message(to=f"9198000001{n:02d}") for n in range(20)]
-    pipelines: list[int] = []
+    recipients = [f"9198000001{n:02d}" for n in range(20)]
+    jobs = [Job(wire_message(to=to)) for to in recipients]
+    jobs[3] = Job(jobs[3].message, send_at=time.time() + 30 * 86400)
+    keys = ["order-9" if n == 7 else None for n in range(20)]
+    calls: list[tuple[int, str | None]] = []
 
     async def enqueue_all() -> list[list[str] | BaseException]:
         store = AsyncStore.connect(settings)
-        enqueuer = Enqueuer(AsyncProducer(settings, store))
-        pipeline = enqueuer._pipeline
+        producer = AsyncProducer(settings, store)
+        enqueue_jobs = producer.enqueue_jobs
 
-        async def counted(plans: Any) -> list[Any]:
-            pipelines.append(len(plans))
-            return await pipeline(plans)
+        async def counted(batch: Sequence[Job], *, idempotency_key: str | None = None) -> Any:
+            calls.append((len(batch), idempotency_key))
+            return await enqueue_jobs(batch, idempotency_key=idempotency_key)
 
+        monkeypatch.setattr(producer, "enqueue_jobs", counted)
+        enqueuer = Enqueuer(producer)
         try:
-            await enqueuer.store(enqueuer.prepare([Job(messages[0])], "shared-key"))
-            monkeypatch.setattr(enqueuer, "_pipeline", counted)
-            plans = [
-                enqueuer.prepare([Job(m)], "shared-key" if n == 5 else None)
-                for n, m in enumerate(messages)
-            ]
-            return await asyncio.gather(*map(enqueuer.store, plans), return_exceptions=True)
+            return await asyncio.gather(
+                *(enqueuer.enqueue([job], key) for job, key in zip(jobs, keys, strict=True)),
+                return_exceptions=True,
+            )
         finally:
             await store.close()
 
     outcomes = asyncio.run(enqueue_all())
-    assert pipelines == [len(messages)]
-    assert isinstance(outcomes.pop(5), IdempotencyConflict)
+    # The keyed one alone; the nineteen others together, then again without the invalid one.
+    assert sorted(calls, key=str) == sorted([(1, "order-9"), (19, None), (18, None)], key=str)
+    refused = outcomes.pop(3)
+    assert isinstance(refused, ValidationError)
+    assert [problem.path for problem in refused.problems] == ["send_at"]
     job_ids = [ids[0] for ids in outcomes if isinstance(ids, list)]
-    assert len(job_ids) == len(messages) - 1
+    assert len(set(job_ids)) == 19
     statuses = Producer(settings, Store.connect(settings)).get_statuses(job_ids)
-    assert [status.state if status else None for status in statuses] == ["queued"] * 19
+    assert [status.to if status else None for status in statuses] == [
+        to for n, to in enumerate(recipients) if n != 3
+    ]

@@ -69,6 +69,8 @@ def _too_large(max_bytes: int) -> Problem:
         413,
         f"the body is larger than {max_bytes:,} bytes (ZQ_MAX_BODY_BYTES); "
         "send fewer messages per request",
+        kind="body-too-large",  # not the status's name: Python 3.13 renamed it
+        title="Body too large",
     )
 
 

@@ -1,11 +1,11 @@
-"""Storing the jobs of requests that arrive together in one Redis round trip.
+"""Storing the jobs of requests that arrive together with one producer call.
 
-A round trip of its own would cost each request more CPU than all else the service does for it
-(redis-py's asyncio client spends about 0.3 ms per call here). So requests are validated one by
-one, each getting its own errors, and those that arrive in the same event-loop turn go to Redis
-in one pipeline. Each request's jobs are still one atomic enqueue.lua call with its own
-idempotency key, and each call's reply or error goes back to its own request: every request is
-answered as `AsyncProducer.enqueue_jobs` would answer it.
+A call of its own would cost each request more CPU than all else the service does for it
+(redis-py's asyncio client spends about 0.3 ms per call here). So the jobs of requests without
+an Idempotency-Key that arrive in the same event-loop turn go to `AsyncProducer.enqueue_jobs`
+together, up to one atomic script call (CHUNK jobs): each request is stored whole or not at
+all, and answered with its own ids, or its own ValidationError. A request with a key is stored
+on its own, as the key's atomic check-and-store is per call.
 """
 
 from __future__ import annotations
@@ -13,50 +13,37 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from redis.exceptions import NoScriptError
 
 from producer.aio import AsyncProducer
-from producer.enqueue import CHUNK, Calls, EnqueuePlan, wakeup_not_published
-from producer.errors import ProducerError, StorageError
+from producer.enqueue import CHUNK
+from producer.errors import FieldProblem, ValidationError
 from producer.jobs import Job
-from producer.store import script_source, storage_boundary
-
-ACTION = "enqueue the jobs"
 
 
 @dataclass(frozen=True)
 class _Request:
-    plan: EnqueuePlan
+    jobs: Sequence[Job]
     answer: asyncio.Future[list[str]]
 
 
 class Enqueuer:
-    """Validates and stores the jobs of each request, sharing round trips between requests."""
+    """Validates and stores each request's jobs, sharing producer calls between requests."""
 
     def __init__(self, producer: AsyncProducer) -> None:
-        self._store = producer.store
-        self._queue = producer.settings.queue
-        self._calls = Calls(producer.settings, queue_here=producer.store.shared)
-        # Called by its SHA in a plain pipeline: a pipeline given the script object asks Redis
-        # whether it knows the script first, one more round trip every time.
-        self._script = producer.store.records.register_script(
-            script_source("producer.scripts", "enqueue")
-        )
+        self._producer = producer
         self._waiting: list[_Request] = []
         self._rounds: set[asyncio.Task[None]] = set()
 
-    def prepare(self, jobs: Sequence[Job], idempotency_key: str | None) -> EnqueuePlan:
-        """Check the jobs (raising ValidationError) and build the call that stores them."""
-        if len(jobs) > CHUNK:  # one enqueue.lua call per request: all of it is stored, or none
+    async def enqueue(self, jobs: Sequence[Job], idempotency_key: str | None) -> list[str]:
+        """Validate and store the jobs (ValidationError, StorageError...); their ids in order."""
+        if len(jobs) > CHUNK:  # one script call per request: all of it is stored, or none
             raise ValueError(f"at most {CHUNK} jobs per request, got {len(jobs)}")
-        return self._calls.prepare(jobs, idempotency_key)
-
-    async def store(self, plan: EnqueuePlan) -> list[str]:
-        """Store a prepared request's jobs, with those of the requests of the same turn."""
+        if idempotency_key is not None:
+            return await self._producer.enqueue_jobs(jobs, idempotency_key=idempotency_key)
+        if sum(len(request.jobs) for request in self._waiting) + len(jobs) > CHUNK:
+            self._start_round()  # those waiting fill a call: they go now, this one next
         loop = asyncio.get_running_loop()
-        request = _Request(plan, loop.create_future())
+        request = _Request(jobs, loop.create_future())
         self._waiting.append(request)
         if len(self._waiting) == 1:  # the first of this turn: store them all in the next one
             loop.call_soon(self._start_round)
@@ -64,24 +51,24 @@ class Enqueuer:
 
     def _start_round(self) -> None:
         requests, self._waiting = self._waiting, []
-        task = asyncio.create_task(self._round(requests))
-        self._rounds.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._rounds.discard)
+        if requests:
+            task = asyncio.create_task(self._round(requests))
+            self._rounds.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._rounds.discard)
 
     async def _round(self, requests: list[_Request]) -> None:
-        """Store the requests' jobs in one pipeline and answer each request."""
+        """Store the requests' jobs in one call; requests with invalid jobs are left out."""
         try:
-            replies = await self._run([request.plan for request in requests])
-            wakeups = 0
-            for request, reply in zip(requests, replies, strict=True):
+            while requests:
                 try:
-                    wakeups += request.plan.stored_by(range(1), [_raised(reply)])
-                except ProducerError as error:  # a conflict, or Redis refusing this call
-                    _answer(request, error)
+                    job_ids = await self._producer.enqueue_jobs(
+                        [job for request in requests for job in request.jobs]
+                    )
+                except ValidationError as error:
+                    requests = _refuse_invalid(requests, error)
                 else:
-                    _answer(request, request.plan.job_ids)
-            if wakeups and not self._calls.queue_here:
-                await self._publish_wakeup()
+                    _share(requests, job_ids)
+                    return
         except Exception as error:  # Redis failed them all (or a bug did): each request learns it
             for request in requests:
                 _answer(request, error)
@@ -91,42 +78,28 @@ class Enqueuer:
             ) in requests:  # a round cancelled (shutdown) cancels what it had not answered
                 request.answer.cancel()
 
-    async def _run(self, plans: Sequence[EnqueuePlan]) -> list[Any]:
-        """One enqueue.lua reply (or error) per plan; loads the script again if Redis lost it."""
-        replies = await self._pipeline(plans)
-        lost = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if lost:  # e.g. after a Redis restart or SCRIPT FLUSH; those calls did not run
-            with storage_boundary("load the enqueue script"):
-                await self._store.records.script_load(self._script.script)
-            retried = await self._pipeline([plans[index] for index in lost])
-            for index, reply in zip(lost, retried, strict=True):
-                replies[index] = reply
-        return replies
 
-    async def _pipeline(self, plans: Sequence[EnqueuePlan]) -> list[Any]:
-        sha = self._script.sha
-        with storage_boundary(ACTION):
-            async with self._store.records.pipeline(transaction=False) as pipe:
-                for plan in plans:
-                    pipe.evalsha(sha, len(plan.keys), *plan.keys, *plan.calls[0])
-                # An error of one call is that call's alone: the others may have been stored.
-                return await pipe.execute(raise_on_error=False)
-
-    async def _publish_wakeup(self) -> None:
-        """Wake the workers through the broker's own Redis (as AsyncProducer does)."""
-        try:
-            with storage_boundary("publish a wake-up"):
-                await self._store.broker.lpush(self._queue, self._calls.envelopes.build())
-        except StorageError as error:
-            wakeup_not_published(error)
+def _share(requests: Sequence[_Request], job_ids: Sequence[str]) -> None:
+    """Give each request the ids of its own jobs."""
+    start = 0
+    for request in requests:
+        _answer(request, list(job_ids[start : start + len(request.jobs)]))
+        start += len(request.jobs)
 
 
-def _raised(reply: Any) -> Any:
-    """A pipeline's reply; an error reply raised as the StorageError the producer would raise."""
-    if isinstance(reply, Exception):
-        with storage_boundary(ACTION):
-            raise reply
-    return reply
+def _refuse_invalid(requests: Sequence[_Request], error: ValidationError) -> list[_Request]:
+    """Answer each request whose jobs have problems with its own; the others, to store again."""
+    owners = [(request, index) for request in requests for index in range(len(request.jobs))]
+    problems: dict[int, list[FieldProblem]] = {}
+    for problem in error.problems:
+        request, index = owners[problem.item or 0]  # one job alone is not numbered
+        problems.setdefault(id(request), []).append(
+            FieldProblem(problem.path, problem.problem, index)
+        )
+    for request in requests:
+        if id(request) in problems:
+            _answer(request, ValidationError(problems[id(request)]))
+    return [request for request in requests if id(request) not in problems]
 
 
 def _answer(request: _Request, outcome: list[str] | BaseException) -> None:
