@@ -296,6 +296,16 @@ def test_invalid_fields_are_422_by_their_wire_paths_in_the_producers_words(
     assert "Input should" not in answer.text  # pydantic's own words never show
 
 
+def test_a_flood_of_problems_is_counted_not_listed(client: TestClient) -> None:
+    """12,000 empty buttons in a 36 kB body: a short answer, not a list of 12,000."""
+    buttons: list[object] = [{}] * 12_000
+    answer = post(client, {"message": {"interactive": {"action": {"buttons": buttons}}}})
+    body = problem(answer, 422)
+    assert body["detail"].startswith("the body has 12,003 problems, too many to list")
+    assert len(body["errors"]) == 1
+    assert len(answer.content) < 1000
+
+
 def test_a_batch_item_is_named_by_its_index(client: TestClient, queue: Producer) -> None:
     items = [{"message": wire_message()} for _ in range(4)]
     items[3] = {"message": titled(LONG_TITLE)}

@@ -68,13 +68,14 @@ class Problem(Exception):
         return Response(content, self.status, self.headers, media_type=PROBLEM_JSON)
 
 
-def invalid(errors: Sequence[Mapping[str, str]]) -> Problem:
+def invalid(errors: Sequence[Mapping[str, str]], detail: str = "") -> Problem:
     """422 naming each invalid field: `[{"path": <dotted wire path>, "message": ...}]`."""
-    count = len(errors)
-    noun = "field is" if count == 1 else "fields are"
-    shown = "; ".join(f"{e['path']}: {e['message']}" for e in errors[:DETAILED])
-    more = f"; and {count - DETAILED} more (see errors)" if count > DETAILED else ""
-    detail = f"{count} {noun} invalid: {shown}{more}"
+    if not detail:
+        count = len(errors)
+        noun = "field is" if count == 1 else "fields are"
+        shown = "; ".join(f"{e['path'] or '(body)'}: {e['message']}" for e in errors[:DETAILED])
+        more = f"; and {count - DETAILED:,} more" if count > DETAILED else ""
+        detail = f"{count:,} {noun} invalid: {shown}{more}"
     return Problem(422, detail, kind="validation", title="Invalid request", errors=errors)
 
 
