@@ -12,11 +12,18 @@ from producer.settings import environment_variables
 from worker.settings import WorkerSettings
 from zixflow_queue.cli.main import parse_arguments
 from zixflow_queue.sandbox.__main__ import build_parser as sandbox_parser
+from zixflow_queue.service.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 MAKEFILE = (ROOT / "Makefile").read_text()
-SETTINGS = environment_variables(WorkerSettings)
+SETTINGS = list(
+    {
+        row[0]: row
+        for settings in (WorkerSettings, ServiceSettings)  # workers' and the HTTP service's
+        for row in environment_variables(settings)
+    }.values()
+)
 
 
 def configuration_table() -> dict[str, str]:
@@ -52,7 +59,7 @@ def test_make_targets_named_in_the_readme_exist(target: str) -> None:
 
 def test_the_readme_shows_every_cli_command() -> None:
     shown = {argv[0] for argv in cli_commands()}
-    assert shown == {"send", "bulk", "status", "cancel", "dead", "sandbox", "demo"}
+    assert shown == {"send", "bulk", "status", "cancel", "dead", "sandbox", "demo", "serve"}
 
 
 @pytest.mark.parametrize("argv", cli_commands(), ids=" ".join)
