@@ -21,7 +21,7 @@ TYPE_PREFIX = "urn:zixflow-queue:problem:"
 RETRY_AFTER_SECONDS = 5
 """How long a client should wait before trying again after a 503."""
 DETAILED = 3
-"""Invalid fields a validation problem's `detail` names; `errors` names them all."""
+"""Invalid fields a validation problem's `detail` names; `errors` lists them all."""
 
 
 class Problem(Exception):

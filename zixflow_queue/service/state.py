@@ -15,6 +15,6 @@ def producer_of(request: Request) -> AsyncProducer:
 
 
 def enqueuer_of(request: Request) -> Enqueuer:
-    """The app's enqueuer, which shares round trips to Redis between requests."""
+    """The app's enqueuer, which stores the jobs of requests arriving together in one call."""
     enqueuer: Enqueuer = request.app.state.enqueuer
     return enqueuer
