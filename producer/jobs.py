@@ -44,10 +44,10 @@ class NewJob:
     fields: dict[str, str]
 
     def arguments(self) -> list[str]:
-        """This job's part of enqueue.lua's arguments: id, due, pair count, fields."""
+        """This job's part of enqueue.lua's arguments: id, due, recipient, pair count, fields."""
         pairs = [item for pair in self.fields.items() for item in pair]
-        return [self.job_id, "" if self.due is None else repr(self.due), str(len(self.fields)),
-                *pairs]  # fmt: skip
+        due = "" if self.due is None else repr(self.due)
+        return [self.job_id, due, self.fields[Field.TO], str(len(self.fields)), *pairs]
 
 
 def as_jobs(items: Iterable[MessageInput | Job]) -> list[Job]:

@@ -52,6 +52,11 @@ class Keys:
         return Family(f"{self.namespace}:history:")
 
     @cached_property
+    def recipient_jobs(self) -> Family:
+        """Sorted set per recipient: its jobs, scored by when they were enqueued (for search)."""
+        return Family(f"{self.namespace}:jobs-to:")
+
+    @cached_property
     def ready(self) -> str:
         """List: ids of jobs to send now, taken from the right by delivery tasks."""
         return f"{self.namespace}:ready"

@@ -1,11 +1,12 @@
 -- Store new jobs in one atomic call: each record, then the ready list (or the schedule, for a
--- later send time), and a wake-up for the workers unless one is waiting already.
+-- later send time), its place in its recipient's list of jobs (for search), and a wake-up for
+-- the workers unless one is waiting already.
 -- With an idempotency key, the caller derives the job ids from it, jobs already stored are
 -- skipped, and a key already used for other messages is refused.
 -- Returns {'stored', wake-up due (0 or 1), jobs stored} or {'conflict', stored fingerprint}.
 local ready, schedule, unfinished, wakeup, queue, idempotency = unpack(KEYS)
-local ttl, now, wakeup_ttl, task, record_prefix, fingerprint = unpack(ARGV, 1, 6)
-local FIRST_JOB = 7  -- then per job: id, due ('' to send now), pair count n, n field-value pairs
+local ttl, now, wakeup_ttl, task, record_prefix, recipient_prefix, fingerprint = unpack(ARGV, 1, 7)
+local FIRST_JOB = 8  -- then per job: id, due ('' to send now), recipient, pair count n, n pairs
 
 if idempotency ~= '' then
   local known = redis.call('GET', idempotency)
@@ -15,12 +16,15 @@ end
 
 local stored, now_ready, at = 0, 0, FIRST_JOB
 while at <= #ARGV do
-  local id, due, pairs = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
-  local record, last = record_prefix .. id, at + 2 + 2 * pairs
+  local id, due, to, pairs = ARGV[at], ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3])
+  local record, last = record_prefix .. id, at + 3 + 2 * pairs
   if idempotency == '' or redis.call('EXISTS', record) == 0 then
-    redis.call('HSET', record, unpack(ARGV, at + 3, last))
+    redis.call('HSET', record, unpack(ARGV, at + 4, last))
     redis.call('EXPIRE', record, ttl)
     redis.call('ZADD', unfinished, now, id)
+    local jobs_to = recipient_prefix .. to
+    redis.call('ZADD', jobs_to, now, id)
+    redis.call('EXPIRE', jobs_to, ttl)
     if due == '' then
       redis.call('LPUSH', ready, id)
       now_ready = now_ready + 1

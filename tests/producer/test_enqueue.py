@@ -401,11 +401,11 @@ def test_concurrent_enqueues_with_one_key_make_one_job(real_producer: Producer) 
 
 
 def jobs_in(args: list[Any]) -> int:
-    """How many jobs one call of enqueue.lua stores: after 6 common arguments, each job is
-    its id, its due time, a pair count n and n field-value pairs."""
-    count, at = 0, 6
+    """How many jobs one call of enqueue.lua stores: after 7 common arguments, each job is
+    its id, its due time, its recipient, a pair count n and n field-value pairs."""
+    count, at = 0, 7
     while at < len(args):
-        at += 3 + 2 * int(args[at + 2])
+        at += 4 + 2 * int(args[at + 3])
         count += 1
     return count
 
