@@ -104,7 +104,7 @@ def worker_script(client: AsyncRedis, name: str) -> Callable[..., Awaitable[Any]
     return load_script(client, "worker.scripts", name)
 
 
-TAKE_WAKEUPS = 8
+TAKE_WAKEUPS = 4
 """The most wake-ups a task publishes for a backlog, so that it spreads over workers fast."""
 
 

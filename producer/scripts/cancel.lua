@@ -16,6 +16,7 @@ redis.call('ZREM', unfinished, id)
 redis.call('RPUSH', history, cjson.encode({at = tonumber(now), event = 'canceled'}))
 redis.call('EXPIRE', history, ttl)
 redis.call('HINCRBY', stats, 'canceled', 1)
-emit(record, id, 'message.canceled', id .. '.message.canceled', callback_url, event_prefix,
-     events_ready, ttl, tonumber(now))
+local url = redis.call('HGET', record, 'callback_url') or callback_url
+emit(id, 'message.canceled', id .. '.message.canceled', url, event_prefix, events_ready, ttl,
+     tonumber(now))
 return 1

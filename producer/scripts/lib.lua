@@ -19,12 +19,10 @@ local function wake(wakeup, wanted, wakeup_ttl, queue, tasks)
   return more
 end
 
--- Queue a status event about a job for the app, once per event id: to the job's callback URL,
--- else to the deployment's (`default_url`); with neither, no event.
-local function emit(record, job_id, kind, event_id, default_url, event_prefix, events_ready,
-                    ttl, now)
-  local url = redis.call('HGET', record, 'callback_url') or default_url
-  if url == '' then return end
+-- Queue a status event about a job for the app, once per event id, to `url` (the job's
+-- callback URL, else the deployment's); with no URL, no event.
+local function emit(job_id, kind, event_id, url, event_prefix, events_ready, ttl, now)
+  if not url or url == '' then return end
   local event = event_prefix .. event_id
   if redis.call('HSETNX', event, 'type', kind) == 0 then return end
   redis.call('HSET', event, 'job_id', job_id, 'url', url, 'created_at', tostring(now),
@@ -33,13 +31,33 @@ local function emit(record, job_id, kind, event_id, default_url, event_prefix, e
   redis.call('LPUSH', events_ready, event_id)
 end
 
+-- Counts gathered over one call (hash key → field → amount), written once per field by
+-- `flush`: a batch of sends adds to each counter once, not once per send.
+local function count(counts, key, field, amount)
+  local fields = counts[key]
+  if not fields then fields = {}; counts[key] = fields end
+  fields[field] = (fields[field] or 0) + amount
+end
+
 -- Count one measurement into a histogram hash: its bucket, the sum and the count.
-local function observe(histogram, bounds, value)
+local function observe(counts, histogram, bounds, value)
   local bucket = '+Inf'
   for _, bound in ipairs(bounds) do
     if value <= bound then bucket = tostring(bound); break end
   end
-  redis.call('HINCRBY', histogram, bucket, 1)
-  redis.call('HINCRBYFLOAT', histogram, 'sum', value)
-  redis.call('HINCRBY', histogram, 'count', 1)
+  count(counts, histogram, bucket, 1)
+  count(counts, histogram, 'sum', value)
+  count(counts, histogram, 'count', 1)
+end
+
+local function flush(counts)
+  for key, fields in pairs(counts) do
+    for field, amount in pairs(fields) do
+      if amount == math.floor(amount) then
+        redis.call('HINCRBY', key, field, amount)
+      else
+        redis.call('HINCRBYFLOAT', key, field, amount)
+      end
+    end
+  end
 end

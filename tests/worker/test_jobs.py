@@ -215,12 +215,8 @@ def test_a_broken_record_fails_alone(producer: Producer, store: Store, workers: 
 # --- verdicts ---
 
 
-def test_sent_verdict_keeps_the_answer_and_ends_the_dead_letter(
-    producer: Producer, store: Store, workers: Factory
-) -> None:
+def test_sent_verdict_keeps_the_answer(producer: Producer, store: Store, workers: Factory) -> None:
     job_id = producer.enqueue(wire_message(submissionStatus=True))
-    letters = DeadLetters(store, producer.settings)
-    letters.add(DeadLetter(id=job_id, job_id=job_id, reason="an earlier send failed"))
     worker = workers()
     worker.take()
     worker.claim(job_id)
@@ -231,7 +227,28 @@ def test_sent_verdict_keeps_the_answer_and_ends_the_dead_letter(
     assert status.result == {"status": True, "messageId": "m"}
     assert status.sent_at is not None
     assert held(store, worker) == []
+
+
+def test_a_slow_send_that_went_through_after_all_ends_the_dead_letter(
+    producer: Producer, store: Store, workers: Factory
+) -> None:
+    """The slow worker's send succeeds after its taker's send failed the job for good."""
+    job_id = producer.enqueue(wire_message())
+    slow, taker = workers("slow"), workers("taker")
+    slow.claim(job_id)
+    store.records.zadd(producer.keys.workers, {"slow": time.time() - 1})  # it seemed dead
+    assert taker.claim(job_id).reclaimed is True
+    letter = {"id": job_id, "job_id": job_id, "reason": "HTTP 400: closed"}
+    taker.finish(job_id, Ending.FAILED, attempt=2, outcome="permanent", error="HTTP 400: closed",
+                 dead_letter=letter)  # fmt: skip
+    letters = DeadLetters(store, producer.settings)
+    assert letters.get(job_id) is not None
+
+    assert slow.finish(job_id, Ending.SENT, outcome="sent") == "sent"
+    status = producer.get_status(job_id)
+    assert status is not None and status.state == "sent"
     assert letters.get(job_id) is None
+    assert letters.replay([job_id]) == []  # and a replay would not send it a third time
 
 
 def test_retry_verdict_schedules_the_job(

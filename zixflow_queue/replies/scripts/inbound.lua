@@ -28,6 +28,7 @@ redis.call('HSET', record, 'reply', reply, 'updated_at', now)
 local history = history_prefix .. job_id
 redis.call('RPUSH', history, cjson.encode({at = tonumber(now), event = 'replied', detail = title}))
 redis.call('EXPIRE', history, ttl)
-emit(record, job_id, 'message.replied', job_id .. '.message.replied.' .. event_id, callback_url,
-     event_prefix, events_ready, ttl, tonumber(now))
+local url = redis.call('HGET', record, 'callback_url') or callback_url
+emit(job_id, 'message.replied', job_id .. '.message.replied.' .. event_id, url, event_prefix,
+     events_ready, ttl, tonumber(now))
 return keep('matched', job_id)
