@@ -85,7 +85,7 @@ def prepare(
     fingerprint = _fingerprint(jobs, wires) if idempotency_key else ""
     return [
         NewJob(
-            job_id=_job_id(idempotency_key, index),
+            job_id=job_id_for(idempotency_key, index),
             due=due,
             fields=_fields(message, wire, now, due, job.callback_url, idempotency_key),
         )
@@ -180,7 +180,8 @@ def _fingerprint(jobs: Sequence[Job], wires: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def _job_id(idempotency_key: str | None, index: int) -> str:
+def job_id_for(idempotency_key: str | None, index: int) -> str:
+    """A new job's id: random, or derived from its idempotency key and its place in the call."""
     if idempotency_key is None:
         return uuid.uuid4().hex
     return hashlib.sha256(f"{idempotency_key}\x00{index}".encode()).hexdigest()[:32]
