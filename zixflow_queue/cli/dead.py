@@ -8,16 +8,17 @@ from typing import Any
 
 from producer.deadletters import DeadLetter, DeadLetters
 from producer.enqueue import default_producer
+from zixflow_queue.cli.actions import action_group, by_id_or_all
 from zixflow_queue.cli.output import DONE, FAILED, UsageError, emit, emit_document, note
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add `dead` and its actions to the command line."""
-    dead = commands.add_parser(
-        "dead", help="dead letters: jobs that failed for good, messages no worker could read",
+    actions = action_group(
+        commands, "dead",
+        summary="dead letters: jobs that failed for good, messages no worker could read",
         description="Dead letters, newest first. A failed job's entry has the job's id.",
     )  # fmt: skip
-    actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="one line per entry")
     listing.add_argument(
         "--match", metavar="TEXT", help="only entries whose reason, id or Zixflow's answer has it"
@@ -28,15 +29,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("ids", nargs="+", metavar="ID")
     show.set_defaults(handler=show_command)
 
-    for name, handler, what in (
+    for action in by_id_or_all(actions, common, [
         ("replay", replay_command, "queue failed jobs again, under their own ids"),
         ("purge", purge_command, "delete entries"),
-    ):
-        action = actions.add_parser(name, parents=[common], help=what)
-        action.add_argument("ids", nargs="*", metavar="ID")
-        action.add_argument("--all", action="store_true", help="every entry (see --match)")
+    ], every="every entry (see --match)"):  # fmt: skip
         action.add_argument("--match", metavar="TEXT", help="with --all: entries that have it")
-        action.set_defaults(handler=handler)
 
 
 def _letters() -> DeadLetters:

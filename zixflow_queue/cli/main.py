@@ -19,7 +19,7 @@ from producer.errors import (
 )
 from producer.settings import environment_variables
 from worker.settings import WorkerSettings
-from zixflow_queue.cli import dead, jobs, status
+from zixflow_queue.cli import dead, events, jobs, replies, status
 from zixflow_queue.cli.output import FAILED, USAGE, UsageError, note
 from zixflow_queue.service import command as service_command
 
@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register(commands, common)
     status.register(commands, common)
     dead.register(commands, common)
+    replies.register(commands, common)
+    events.register(commands, common)
     service_command.register(commands)
 
     sandbox = commands.add_parser("sandbox", add_help=False, help="serve the Zixflow sandbox "
