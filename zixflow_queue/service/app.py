@@ -9,20 +9,25 @@ from importlib.metadata import version
 from fastapi import APIRouter, FastAPI
 
 from producer.aio import AsyncProducer, AsyncStore
-from zixflow_queue.service import health, messages, openapi
+from zixflow_queue.service import health, messages, openapi, zixflow_events
 from zixflow_queue.service.auth import Tokens
 from zixflow_queue.service.enqueuer import Enqueuer
 from zixflow_queue.service.problems import HANDLERS
 from zixflow_queue.service.settings import ServiceSettings, service_settings
 
 RouterFactory = Callable[[ServiceSettings], APIRouter]
-ROUTERS: tuple[RouterFactory, ...] = (health.router, messages.router, openapi.router)
+ROUTERS: tuple[RouterFactory, ...] = (
+    health.router,
+    messages.router,
+    openapi.router,
+    zixflow_events.router,
+)
 """Every router of the service; a new concern (/metrics, a webhook) adds its own here."""
 
 DESCRIPTION = (
     "Queue WhatsApp reply-button messages for Zixflow and follow them. Every endpoint but "
-    "/healthz and /readyz needs `Authorization: Bearer <token>`; errors are RFC 9457 problem "
-    "details (application/problem+json)."
+    "/healthz, /readyz and Zixflow's webhook (`X-Zixflow-Token`) needs `Authorization: Bearer "
+    "<token>`; errors are RFC 9457 problem details (application/problem+json)."
 )
 
 

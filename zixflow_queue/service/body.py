@@ -21,7 +21,7 @@ MAX_LISTED = 10_000
 async def read_json(request: Request, max_bytes: int) -> bytes:
     """The raw body: 415 unless the request says it is JSON, 413 once it grows past `max_bytes`."""
     _check_media_type(request.headers.get("content-type", ""))
-    return await _read_limited(request, max_bytes)
+    return await read_limited(request, max_bytes)
 
 
 def parse(raw: bytes, model: type[M]) -> M:
@@ -51,7 +51,7 @@ def _check_media_type(content_type: str) -> None:
     )  # fmt: skip
 
 
-async def _read_limited(request: Request, max_bytes: int) -> bytes:
+async def read_limited(request: Request, max_bytes: int) -> bytes:
     """The body, refused as soon as it grows past the limit (Content-Length may be absent)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:

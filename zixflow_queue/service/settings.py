@@ -33,6 +33,11 @@ class ServiceSettings(ProducerSettings):
         le=CHUNK,  # a batch is then stored by one atomic script call: all of it or none
         description=f"most messages in one batch request (413 beyond; at most {CHUNK})",
     )
+    zixflow_webhook_token: SecretStr | None = Field(
+        None,
+        description="the X-Zixflow-Token header Zixflow's webhook must send to "
+        "POST /v1/zixflow/events (unset: that endpoint refuses every call)",
+    )
 
     @field_validator("api_tokens", mode="before")
     @classmethod
