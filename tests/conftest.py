@@ -1,4 +1,4 @@
-"""Fixtures: a private Redis database, fakeredis, the sandbox, and worker processes."""
+"""Fixtures: a private Redis database, fakeredis, the sandbox, worker processes, an app."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import redis
 from producer.enqueue import Producer
 from producer.settings import ProducerSettings
 from producer.store import Store
+from tests.integration.test_events import Receiver
 from tests.support import SANDBOX_KEY, WorkerProcess
 from zixflow_queue.sandbox import Sandbox
 
@@ -99,6 +100,17 @@ def sandbox() -> Iterator[Sandbox]:
     """The Zixflow sandbox, serving on a free port in a background thread."""
     with Sandbox(api_key=SANDBOX_KEY) as server:
         yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An app's endpoint on a free port (test_events.Receiver): records each POST, answers with
+    the statuses scripted (200 once they run out)."""
+    app = Receiver()
+    yield app
+    app.hold.clear()
+    app.server.shutdown()
+    app.server.server_close()
 
 
 @pytest.fixture

@@ -292,6 +292,7 @@ def test_log_and_stats(session: requests.Session, sandbox: Sandbox) -> None:
         "jobs": 4,
         "sent_jobs": 2,
         "duplicates": 1,
+        "replies": {"posted": 0, "failed": 0, "retries": 0, "waiting": 0, "last_error": ""},
     }
 
 

@@ -12,6 +12,7 @@ import urllib.request
 from typing import Any
 
 from zixflow_queue.sandbox.faults import FaultPlan
+from zixflow_queue.sandbox.replies import ReplyPlan
 
 CONTROL_ERRORS = (OSError, http.client.HTTPException, ValueError)
 """What a control call raises when the sandbox does not answer, or answers with an error
@@ -39,6 +40,10 @@ class SandboxClient:
     def configure(self, plan: FaultPlan) -> None:
         """Replace the fault plan."""
         self._call("PUT", "faults", plan.to_dict())
+
+    def configure_replies(self, plan: ReplyPlan) -> None:
+        """Replace the reply plan: where the recipients' replies go, and how many."""
+        self._call("PUT", "replies", plan.to_dict())
 
     def requests(self, since: int = 0) -> list[dict[str, Any]]:
         """Requests received so far (from index `since`)."""

@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from producer.message import parse_message
 from zixflow_queue.sandbox.faults import FAULTS, OK, FaultPlan, Faults, failure_body, success_body
+from zixflow_queue.sandbox.recipient import Recipient
+from zixflow_queue.sandbox.replies import ReplyPlan
 
 SEND_PATH = "/api/v1/campaign/whatsapp/message/send"
 NO_TOKEN = b'{"status":false,"message":"No token provided"}'
@@ -37,10 +39,13 @@ class SandboxServer(ThreadingHTTPServer):
     request_queue_size = 1024
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], api_key: str, plan: FaultPlan) -> None:
+    def __init__(
+        self, address: tuple[str, int], api_key: str, plan: FaultPlan, replies: ReplyPlan
+    ) -> None:
         # Set before binding: a failed bind calls server_close(), which needs them.
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.recipient = Recipient(replies)
         self.expected_auth = f"Bearer {api_key}"
         self.faults = Faults(plan)
         self.log: list[dict[str, Any]] = []
@@ -63,8 +68,9 @@ class SandboxServer(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def server_close(self) -> None:
-        """Stop listening and hang up on every open connection."""
+        """Stop listening, post no more replies and hang up on every open connection."""
         super().server_close()
+        self.recipient.stop()
         # Keep-alive connections would otherwise go on being answered after a stop.
         with self._connections_lock:
             open_connections = list(self._connections)
@@ -84,12 +90,14 @@ class SandboxServer(ThreadingHTTPServer):
         self.faults = Faults(plan)
 
     def reset(self) -> None:
-        """Forget what was received and what was scripted; keep latency and rates."""
+        """Forget what was received, what was scripted and the replies not posted yet; keep
+        latency, rates and the reply plan."""
         self.log.clear()
         self.configure(replace(self.faults.plan, script={}))
+        self.recipient.reset()
 
     def stats(self) -> dict[str, Any]:
-        """Totals by answer, distinct jobs, and jobs that were answered `ok` more than once."""
+        """Totals by answer, distinct jobs, jobs answered `ok` more than once, and replies."""
         log = list(self.log)
         sent = Counter(entry["job_id"] for entry in log if entry["answer"] == OK)
         sent.pop(None, None)
@@ -99,6 +107,7 @@ class SandboxServer(ThreadingHTTPServer):
             "jobs": len({entry["job_id"] for entry in log} - {None}),
             "sent_jobs": len(sent),
             "duplicates": sum(1 for count in sent.values() if count > 1),
+            "replies": self.recipient.stats(),
         }
 
 
@@ -125,16 +134,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         body = self._read_body()
-        if self.path != "/_sandbox/faults":
-            self._reply(404, NOT_FOUND)
-            return
         try:
-            plan = FaultPlan.from_dict(json.loads(body))
+            if self.path == "/_sandbox/faults":
+                plan = FaultPlan.from_dict(json.loads(body))
+                self.server.configure(plan)
+                shown = plan.to_dict()
+            elif self.path == "/_sandbox/replies":
+                replies = ReplyPlan.from_dict(json.loads(body))
+                self.server.recipient.configure(replies)
+                shown = replies.shown()
+            else:
+                self._reply(404, NOT_FOUND)
+                return
         except (ValueError, TypeError, RecursionError) as error:
             self._reply(400, json.dumps({"error": str(error)}).encode())
             return
-        self.server.configure(plan)
-        self._reply(200, json.dumps(plan.to_dict()).encode())
+        self._reply(200, json.dumps(shown).encode())
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -144,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, json.dumps(self.server.stats()).encode())
         elif url.path == "/_sandbox/faults":
             self._reply(200, json.dumps(self.server.faults.plan.to_dict()).encode())
+        elif url.path == "/_sandbox/replies":
+            self._reply(200, json.dumps(self.server.recipient.plan.shown()).encode())
         elif url.path == "/_sandbox/health":
             self._reply(200, b'{"ok":true}')
         else:
@@ -189,6 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
             return status, kind, reply
         if kind == "slow":
             time.sleep(faults.plan.slow_seconds)
+        if kind != "drop":  # answered as sent: its recipient may reply
+            self.server.recipient.accepted(message)
         return 200, kind, success_body(message.submission_status)
 
     def _read_body(self) -> bytes:
@@ -211,8 +230,10 @@ class Sandbox:
         port: int = 0,
         api_key: str = "sandbox-key",
         faults: FaultPlan | None = None,
+        replies: ReplyPlan | None = None,
     ) -> None:
-        self.server = SandboxServer((host, port), api_key, faults or FaultPlan())
+        self.server = SandboxServer((host, port), api_key, faults or FaultPlan(),
+                                    replies or ReplyPlan())  # fmt: skip
         self.url = f"http://{host}:{self.server.server_address[1]}"
         # A short poll, so that stop() returns at once rather than after half a second.
         self._thread = threading.Thread(
@@ -240,6 +261,10 @@ class Sandbox:
         """Replace the fault plan."""
         self.server.configure(plan)
 
+    def configure_replies(self, plan: ReplyPlan) -> None:
+        """Replace the reply plan."""
+        self.server.recipient.configure(plan)
+
     def reset(self) -> None:
         """Forget what was received and what was scripted."""
         self.server.reset()
@@ -259,13 +284,15 @@ def serve(
     api_key: str,
     plan: FaultPlan,
     key_source: str | None = None,
+    replies: ReplyPlan | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM; `key_source` names where a key not to print came from.
 
     Raises CannotListen when the address cannot be bound (a port in use, an unknown host).
     """
+    replies = replies or ReplyPlan()
     try:
-        server = SandboxServer((host, port), api_key, plan)
+        server = SandboxServer((host, port), api_key, plan, replies)
     except OSError as error:
         reason = error.strerror or str(error)  # "Address already in use"
         why = reason[:1].lower() + reason[1:]
@@ -279,6 +306,10 @@ def serve(
     signal.signal(signal.SIGINT, stop)
     shown = f"from {key_source}" if key_source else api_key
     print(f"sandbox listening on {url} (key: {shown})", file=sys.stderr, flush=True)
+    if replies.url:
+        low, high = replies.delay
+        print(f"sandbox replying to {replies.url} for {replies.rate:.0%} of the messages it "
+              f"accepts, {low:g}-{high:g} s after", file=sys.stderr, flush=True)  # fmt: skip
     try:
         server.serve_forever()
     finally:
