@@ -121,6 +121,11 @@ def test_demo_sends_reports_and_cleans_up(
         assert name in rows
     assert "latency p50 / p95 (enqueued to done)" in rows
     assert "NOT FINISHED" not in out
+    # The sandbox's recipients replied through the service; the demo's app got every event.
+    replies, finished = int(rows["replies (buttons tapped)"]), int(count)
+    assert 0 < replies < int(rows["sent"])
+    assert int(rows["status events delivered"]) >= finished + replies
+    assert "webhook-signature: v1," in out and '"type":"message.replied"' in out
     wait_until(lambda: not demo.survivors(), timeout=5, what="the demo's processes to end")
     # Sharing the tests' Redis, the demo left nothing of its own in it.
     assert real_redis.keys("*demo-*") == []

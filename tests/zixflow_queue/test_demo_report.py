@@ -16,13 +16,16 @@ WINDOW = "HTTP 400: (#131047) Re-engagement message :: Message failed to send be
 
 
 def status(
-    n: int, state: JobState, attempts: int, took: float, error: str | None = None
-) -> JobStatus:
+    n: int, state: JobState, attempts: int, took: float, error: str | None = None,
+    reply: str | None = None,
+) -> JobStatus:  # fmt: skip
     created = datetime.fromtimestamp(START, UTC)
     done = datetime.fromtimestamp(START + took, UTC)
+    tapped = {"id": f"button-{n}", "title": reply, "at": done.isoformat()} if reply else None
     return JobStatus(
         job_id=f"job-{n}", state=state, attempts=attempts, result=None, error=error,
         created_at=created, updated_at=done, sent_at=done if state is JobState.SENT else None,
+        reply=tapped,
     )  # fmt: skip
 
 
@@ -39,6 +42,22 @@ def test_summary_counts_outcomes_groups_failures_and_measures_latency() -> None:
     assert table["all done after"] == "2.0 s (retry waits included)"
     assert table["throughput"] == "5.0 messages/s"
     assert "NOT FINISHED" not in table
+
+
+def test_summary_counts_replies_by_title_and_the_events_the_app_received() -> None:
+    titles = ["Yes", "Another day", "Yes", None, None]
+    statuses = [status(n, JobState.SENT, 1, 1.0, reply=title) for n, title in enumerate(titles)]
+    events = {"message.replied": 3, "message.sent": 5, "invalid": 1}
+    table = table_rows(summary(statuses, START, expected=5, events=events))
+    assert table["replies (buttons tapped)"] == "3"
+    assert (table["Yes"], table["Another day"]) == ("2", "1")
+    assert (table["status events delivered"], table["message.sent"]) == ("8", "5")
+    assert table["message.replied"] == "3"
+    assert table["refused (signature did not verify)"] == "1"
+    lines = summary(statuses, START, expected=5, events=events).splitlines()
+    order = [line.split()[0] for line in lines if line.startswith("  message.")]
+    assert order == ["message.sent", "message.replied"]  # in the order events happen
+    assert "replies (buttons tapped)" not in summary(statuses, START, expected=5)
 
 
 def test_summary_says_when_jobs_did_not_finish() -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from statistics import quantiles
 from typing import TextIO
 
 from producer.status import JobState, JobStatus
+from zixflow_queue.demo.receiver import INVALID
+
+EVENT_TYPES = ("message.sent", "message.failed", "message.canceled", "message.replied")
 
 
 class ProgressBar:
@@ -41,8 +45,14 @@ class ProgressBar:
             print(file=self.stream, flush=True)
 
 
-def summary(statuses: list[JobStatus], started: float, expected: int) -> str:
-    """The closing table: outcomes, failures by reason, retries, latency and throughput."""
+def summary(
+    statuses: list[JobStatus],
+    started: float,
+    expected: int,
+    events: Mapping[str, int] | None = None,
+) -> str:
+    """The closing table: outcomes, failures by reason, retries, latency and throughput; with
+    the status events an app received (by type), the replies by button title and those events."""
     finished = [s for s in statuses if s.final]
     failed = Counter(_reason(s.error) for s in finished if s.state is JobState.FAILED)
     ends = {s.job_id: _end(s) for s in finished}
@@ -62,12 +72,35 @@ def summary(statuses: list[JobStatus], started: float, expected: int) -> str:
         ("all done after", f"{elapsed:.1f} s (retry waits included)"),
         ("throughput", f"{_figure(len(finished) / max(elapsed, 1e-3))} messages/s"),
     ]
+    if events is not None:
+        rows += _reply_rows(statuses) + _event_rows(events)
     if len(finished) < expected:
         rows.append(("NOT FINISHED", f"{expected - len(finished)}"))
     width = max(len(name) for name, _ in rows)
     rule = "-" * (width + 2 + max(len(value) for _, value in rows))
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     return "\n".join([rule, *lines, rule])
+
+
+def _reply_rows(statuses: list[JobStatus]) -> list[tuple[str, str]]:
+    """The recipients' replies on the jobs, by button title."""
+    titles = Counter(str(s.reply.get("title")) for s in statuses if s.reply)
+    rows = [("replies (buttons tapped)", f"{sum(titles.values())}")]
+    return rows + [(f"  {title}", f"{count}") for title, count in titles.most_common()]
+
+
+def _event_rows(events: Mapping[str, int]) -> list[tuple[str, str]]:
+    """Status events the app received and verified, by type; those refused, if any."""
+    verified = {kind: count for kind, count in events.items() if kind != INVALID}
+    rows = [("status events delivered", f"{sum(verified.values())}")]
+    rows += [(f"  {kind}", f"{verified[kind]}") for kind in sorted(verified, key=_event_order)]
+    if events.get(INVALID):
+        rows.append(("  refused (signature did not verify)", f"{events[INVALID]}"))
+    return rows
+
+
+def _event_order(kind: str) -> tuple[int, str]:
+    return (EVENT_TYPES.index(kind) if kind in EVENT_TYPES else len(EVENT_TYPES), kind)
 
 
 def _figure(value: float) -> str:

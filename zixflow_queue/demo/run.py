@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import secrets
 import signal
@@ -22,14 +23,19 @@ from producer.status import JobStatus
 from producer.store import Store
 from zixflow_queue.cli.output import note
 from zixflow_queue.demo.processes import DemoError
+from zixflow_queue.demo.receiver import EventReceiver
 from zixflow_queue.demo.report import ProgressBar, summary
 from zixflow_queue.demo.services import (
+    Replies,
+    http_service,
     real_api,
     redis_service,
     worker_processes,
     zixflow_service,
 )
+from zixflow_queue.demo.settle import await_replies
 from zixflow_queue.namespace import remove_deployment
+from zixflow_queue.sandbox.client import SandboxClient
 
 RECORD_TTL = 3600
 """Seconds the demo's job records are kept: long enough to look at, short enough to vanish."""
@@ -42,6 +48,12 @@ WORKER_SETTINGS = {
 }
 SANDBOX_SETTINGS = {"ZQ_RECIPIENT_INTERVAL": "0"}
 """A retry goes to the same recipient: the sandbox needs none of WhatsApp's 6 s pacing."""
+WEBHOOK_NOTE = (
+    "Replies: to see them, run `zixflow-queue serve` where Zixflow can reach it (with "
+    "ZQ_ZIXFLOW_WEBHOOK_TOKEN set), and in Zixflow's webhook settings send "
+    "incoming.whatsapp.message events to https://<host>/v1/zixflow/events with a custom header "
+    "X-Zixflow-Token: <that token>"
+)
 
 
 @dataclass(frozen=True)
@@ -76,26 +88,51 @@ def _run(count: int, workers: int, recipient: Recipient | None) -> int:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zq-demo-")))
         server = stack.enter_context(redis_service(workdir))
-        zixflow = stack.enter_context(zixflow_service(workdir))
+        replies = None if real_api() else Replies.new()
+        zixflow = stack.enter_context(zixflow_service(workdir, replies))
         queue = f"demo-{secrets.token_hex(4)}"
         namespace = f"zq:{queue}"  # its own, whatever ZQ_PREFIX the shell has
         settings = ProducerSettings(redis_url=server.url, broker_url=None, queue=queue,
                                     prefix=namespace, record_ttl=RECORD_TTL)  # fmt: skip
         producer = Producer(settings, Store.connect(settings))
-        job_ids: list[str] = []
         if not server.private:
             stack.callback(_tidy, producer)
         env = {"REDIS_URL": server.url, "ZQ_QUEUE": queue, "ZQ_PREFIX": namespace,
-               **zixflow.environment(),
-               **WORKER_SETTINGS, **(SANDBOX_SETTINGS if zixflow.sandbox else {})}  # fmt: skip
+               **WORKER_SETTINGS}  # fmt: skip
+        receiver = None
+        if replies is not None:  # the sandbox's replies go to the service, events to the app
+            receiver = stack.enter_context(EventReceiver(_webhook_secret()))
+            env |= receiver.environment()
+            stack.enter_context(http_service(replies, env, workdir))
+        else:
+            note(WEBHOOK_NOTE)
+        env |= {**zixflow.environment(), **(SANDBOX_SETTINGS if zixflow.sandbox else {})}
         stack.enter_context(worker_processes(workers, env, workdir))
         started = time.time()
-        job_ids += producer.enqueue_many(demo_messages(count, recipient))
+        job_ids = producer.enqueue_many(demo_messages(count, recipient))
         note(f"Enqueued {count} messages; every tenth asks for its submission status.")
         statuses = _watch(producer, job_ids)
-        print(summary(statuses, started, count), flush=True)
+        if receiver is not None:
+            sandbox = SandboxClient(zixflow.base_url)
+            statuses = await_replies(producer, job_ids, sandbox, receiver)
+        events = receiver.counts() if receiver is not None else None
+        print(summary(statuses, started, count, events), flush=True)
+        if receiver is not None:
+            _show_event(receiver)
         note("Stopping the workers and everything the demo started...")
     return 0 if sum(status.final for status in statuses) == count else 1
+
+
+def _webhook_secret() -> str:
+    """A fresh Standard Webhooks secret: whsec_ and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _show_event(receiver: EventReceiver) -> None:
+    """One status event as the app received it, a reply's if one came."""
+    example = receiver.example("message.replied")
+    if example is not None:
+        print(f"\nA status event as the demo's app received it:\n\n{example}", flush=True)
 
 
 def demo_messages(count: int, recipient: Recipient | None = None) -> list[dict[str, Any]]:

@@ -1,15 +1,18 @@
-"""What the demo runs: a Redis, Zixflow (the sandbox unless the real API is set) and workers."""
+"""What the demo runs: a Redis, Zixflow (the sandbox unless the real API is set), workers, and
+with the sandbox the HTTP service that takes the replies its recipients send."""
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import os
 import secrets
 import shutil
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -17,12 +20,15 @@ import redis
 from producer.settings import ProducerSettings, load_settings
 from zixflow_queue.cli.output import note
 from zixflow_queue.demo.processes import Command, DemoError, free_port, running, wait_ready
+from zixflow_queue.service.zixflow_events import PATH as EVENTS_PATH
 
 SANDBOX_KEY = "demo-sandbox-key"
 SANDBOX_FAULTS = {"error500": 0.08, "throttle429": 0.04, "drop": 0.02, "window": 0.03}
 """Most messages go through; some are retried (500, 429, a dropped connection), and a few
 fail for good (the 24-hour window closed)."""
 RETRY_AFTER = 0.5
+REPLY_RATE, REPLY_DELAY = 0.4, "0.5-3"
+"""Two in five recipients of a message the sandbox accepts tap a button, 0.5 to 3 s later."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,24 @@ class ZixflowService:
     def environment(self) -> dict[str, str]:
         """The workers' ZIXFLOW_ variables."""
         return {"ZIXFLOW_API_KEY": self.api_key, "ZIXFLOW_BASE_URL": self.base_url}
+
+
+@dataclass(frozen=True)
+class Replies:
+    """Where the sandbox posts its recipients' replies: the demo's HTTP service, with a token."""
+
+    port: int
+    token: str = field(repr=False)
+
+    @classmethod
+    def new(cls) -> Replies:
+        """A free port for the service, and a fresh webhook token."""
+        return cls(free_port(), secrets.token_urlsafe(24))
+
+    @property
+    def service_url(self) -> str:
+        """The HTTP service's base URL."""
+        return f"http://127.0.0.1:{self.port}"
 
 
 @contextmanager
@@ -105,8 +129,9 @@ def real_api() -> bool:
 
 
 @contextmanager
-def zixflow_service(workdir: Path) -> Iterator[ZixflowService]:
-    """The real API when ZIXFLOW_API_KEY and ZIXFLOW_BASE_URL are both set; else the sandbox."""
+def zixflow_service(workdir: Path, replies: Replies | None = None) -> Iterator[ZixflowService]:
+    """The real API when ZIXFLOW_API_KEY and ZIXFLOW_BASE_URL are both set; else the sandbox,
+    posting its recipients' `replies` to the demo's HTTP service."""
     if real_api():
         base = os.environ["ZIXFLOW_BASE_URL"]
         note(f"Zixflow: the API at {base}, with the key in ZIXFLOW_API_KEY")
@@ -119,13 +144,45 @@ def zixflow_service(workdir: Path) -> Iterator[ZixflowService]:
     argv = [sys.executable, "-m", "zixflow_queue.sandbox", "--port", str(port),
             "--api-key", SANDBOX_KEY, "--retry-after", str(RETRY_AFTER), "--seed", "7",
             *rates]  # fmt: skip
-    command = Command(argv, workdir / "sandbox.log")
+    env = {}
+    if replies is not None:  # the token through the environment: not for `ps` to show
+        argv += ["--reply-url", replies.service_url + EVENTS_PATH, "--reply-rate",
+                 str(REPLY_RATE), "--reply-delay", REPLY_DELAY]  # fmt: skip
+        env["ZQ_ZIXFLOW_WEBHOOK_TOKEN"] = replies.token
+    command = Command(argv, workdir / "sandbox.log", env)
     with running([command]) as (child,):
         url = f"http://127.0.0.1:{port}"
         wait_ready(child, SandboxClient(url).healthy, "the sandbox", command.log)
         faults = ", ".join(f"{kind} {rate:.0%}" for kind, rate in SANDBOX_FAULTS.items())
-        note(f"Zixflow: the sandbox on port {port}, misbehaving now and then ({faults})")
+        replying = f"; {REPLY_RATE:.0%} of recipients tap a button, {REPLY_DELAY} s later"
+        note(f"Zixflow: the sandbox on port {port}, misbehaving now and then ({faults})"
+             + (replying if replies else ""))  # fmt: skip
         yield ZixflowService(url, SANDBOX_KEY, sandbox=True)
+
+
+@contextmanager
+def http_service(replies: Replies, env: Mapping[str, str], workdir: Path) -> Iterator[None]:
+    """`zixflow-queue serve` on the replies' port, taking Zixflow's events with their token."""
+    argv = [sys.executable, "-m", "zixflow_queue", "serve", "--port", str(replies.port),
+            "--no-access-log"]  # fmt: skip
+    tokens = {"ZQ_API_TOKENS": secrets.token_urlsafe(24),
+              "ZQ_ZIXFLOW_WEBHOOK_TOKEN": replies.token}  # fmt: skip
+    command = Command(argv, workdir / "service.log", {**env, **tokens})
+    with running([command]) as (child,):
+        health = replies.service_url + "/healthz"
+        wait_ready(child, lambda: _answers(health), "the HTTP service", command.log)
+        note(f"HTTP service: {replies.service_url}, taking the sandbox's replies at {EVENTS_PATH}")
+        yield
+
+
+def _answers(url: str) -> bool:
+    """Whether a GET of `url` answers 200 (within a second)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=1) as answer:
+            return bool(answer.status == 200)
+    except (OSError, http.client.HTTPException):
+        return False
 
 
 @contextmanager
