@@ -23,6 +23,7 @@ from producer.store import (
     script_source,
     storage_boundary,
 )
+from producer.tracing import enqueue_span
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,14 @@ class AsyncProducer:
         self, jobs: Sequence[Job], *, idempotency_key: str | None = None
     ) -> list[str]:
         """Validate all jobs, then store them; returns their ids (see `Producer.enqueue_jobs`)."""
-        plan = self._calls.prepare(jobs, idempotency_key)
-        for calls in plan.round_trips():
-            with storage_boundary("enqueue the jobs", enqueued=plan.stored):
-                replies = await self._run(plan, calls)
-            if plan.stored_by(calls, replies) and not self._calls.queue_here:
-                await self._publish_wakeup()
-        return plan.job_ids
+        with enqueue_span(len(jobs)):
+            plan = self._calls.prepare(jobs, idempotency_key)
+            for calls in plan.round_trips():
+                with storage_boundary("enqueue the jobs", enqueued=plan.stored):
+                    replies = await self._run(plan, calls)
+                if plan.stored_by(calls, replies) and not self._calls.queue_here:
+                    await self._publish_wakeup()
+            return plan.job_ids
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not started sending; False if it is sending or finished."""

@@ -17,6 +17,7 @@ from producer.record import is_job_id
 from producer.settings import ProducerSettings, producer_settings
 from producer.status import JobStatus
 from producer.store import Store, default_store, pinned, storage_boundary
+from producer.tracing import enqueue_span
 
 log = logging.getLogger(__name__)
 
@@ -158,13 +159,14 @@ class Producer:
 
         A StorageError raised part way names the jobs stored before it in `enqueued`.
         """
-        plan = self._calls.prepare(jobs, idempotency_key)
-        for calls in plan.round_trips():
-            with storage_boundary("enqueue the jobs", enqueued=plan.stored):
-                replies = self._run(plan, calls)
-            if plan.stored_by(calls, replies) and not self._calls.queue_here:
-                self._publish_wakeup()
-        return plan.job_ids
+        with enqueue_span(len(jobs)):
+            plan = self._calls.prepare(jobs, idempotency_key)
+            for calls in plan.round_trips():
+                with storage_boundary("enqueue the jobs", enqueued=plan.stored):
+                    replies = self._run(plan, calls)
+                if plan.stored_by(calls, replies) and not self._calls.queue_here:
+                    self._publish_wakeup()
+            return plan.job_ids
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not started sending; False if it is sending or finished."""

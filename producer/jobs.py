@@ -16,6 +16,7 @@ from producer.errors import FieldProblem, ValidationError
 from producer.message import ReplyButtonMessage, parse_messages
 from producer.record import Field
 from producer.status import JobState
+from producer.tracing import traceparent
 from producer.validation import callback_url_problem, shown
 
 MessageInput = Mapping[str, Any] | ReplyButtonMessage
@@ -32,6 +33,8 @@ class Job:
     """An aware datetime or epoch seconds; a time past means now."""
     callback_url: str | None = None
     """Receives signed status events for this job (see the README's "Status events")."""
+    trace: str | None = None
+    """The W3C traceparent to store with it; by default, that of the span recording now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +85,15 @@ def prepare(
             FieldProblem(p.path, p.problem, None if single else p.item) for p in problems
         )
     wires = [message.to_wire_json() for message in messages]
+    trace = traceparent()
     fingerprint = _fingerprint(jobs, wires) if idempotency_key else ""
     return [
         NewJob(
             job_id=job_id_for(idempotency_key, index),
             due=due,
-            fields=_fields(message, wire, now, due, job.callback_url, idempotency_key),
+            fields=_fields(
+                message, wire, now, due, job.callback_url, idempotency_key, job.trace or trace
+            ),
         )
         for index, (job, message, wire, due) in enumerate(
             zip(jobs, messages, wires, dues, strict=True)
@@ -153,6 +159,7 @@ def _fields(
     due: float | None,
     callback_url: str | None,
     idempotency_key: str | None,
+    trace: str | None,
 ) -> dict[str, str]:
     fields = {
         Field.STATE: JobState.QUEUED if due is None else JobState.SCHEDULED,
@@ -169,6 +176,8 @@ def _fields(
         fields[Field.CALLBACK_URL] = callback_url
     if idempotency_key:
         fields[Field.IDEMPOTENCY_KEY] = idempotency_key
+    if trace:
+        fields[Field.TRACE] = trace
     return {str(name): value for name, value in fields.items()}
 
 

@@ -20,6 +20,7 @@ DAY = 24 * 3600
 DEFAULT_BATCH_SIZE = 100
 """Jobs a delivery task takes at once, unless ZQ_BATCH_SIZE says otherwise."""
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+LogFormat = Literal["text", "json"]
 
 
 class ProducerSettings(BaseSettings):
@@ -74,6 +75,11 @@ class ProducerSettings(BaseSettings):
     )
     durable_timeout: float = Field(
         1.0, gt=0, description="seconds enqueue waits for that; then it raises OutcomeUnknown"
+    )
+    log_format: LogFormat = Field(
+        "text",
+        description="log lines as each program writes them (text), or one JSON object per line "
+        "(json), in workers, the HTTP service and the CLI",
     )
 
     @field_validator("broker_url", mode="before")

@@ -60,7 +60,7 @@ def test_make_targets_named_in_the_readme_exist(target: str) -> None:
 def test_the_readme_shows_every_cli_command() -> None:
     shown = {argv[0] for argv in cli_commands()}
     assert shown == {"send", "bulk", "status", "cancel", "dead", "replies", "events", "sandbox",
-                     "demo", "serve"}  # fmt: skip
+                     "demo", "serve", "stats"}  # fmt: skip
 
 
 @pytest.mark.parametrize("argv", cli_commands(), ids=" ".join)

@@ -17,6 +17,7 @@ from celery import Celery, signals
 
 from producer.errors import ConfigurationError
 from producer.keys import celery_exchanges
+from producer.logs import configure_handlers
 from worker.broker import failover_strategy, sentinel_options, transport_name
 from worker.runtime import built_runtime, check_settings, runtime, stopping
 from worker.settings import worker_settings
@@ -67,6 +68,16 @@ app.conf.update(
     worker_consumer="worker.consumer:DeadLetteringConsumer",
     worker_cancel_long_running_tasks_on_connection_loss=False,
 )
+
+
+@signals.after_setup_logger.connect
+def _log_format(logger: logging.Logger, **_: Any) -> None:
+    configure_handlers(logger.handlers, settings.log_format)  # Celery's own lines too
+
+
+@signals.after_setup_task_logger.connect
+def _task_log_format(logger: logging.Logger, **_: Any) -> None:
+    configure_handlers(logger.handlers, settings.log_format)
 
 
 @signals.worker_init.connect

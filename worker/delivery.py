@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
 
@@ -28,6 +28,7 @@ from worker.limiter import AdaptiveLimit, Stopped
 from worker.outcomes import Outcome, OutcomeKind
 from worker.policy import decide
 from worker.settings import WorkerSettings
+from worker.tracing import traced_send
 from worker.zixflow import ZixflowClient
 
 log = logging.getLogger(__name__)
@@ -113,13 +114,15 @@ class Courier:
                 try:
                     claim = await self._claims.submit(job_id)
                 except REDIS_TROUBLE as error:
-                    log.warning("job %s: no claim, Redis trouble (%s)", job_id, error)
+                    log.warning("job %s: no claim, Redis trouble (%s)", job_id, error,
+                                extra=_fields(job_id))  # fmt: skip
                     return await self._give_back(job_id)
                 if claim.ending is not None:
                     return claim.ending
                 if claim.reclaimed:
                     log.warning("job %s: taken over from a worker that stopped mid-send; if "
-                                "that send went out, this one is a duplicate", job_id)  # fmt: skip
+                                "that send went out, this one is a duplicate", job_id,
+                                extra=_fields(job_id, claim.attempt))  # fmt: skip
                 if claim.wait:
                     await asyncio.sleep(claim.wait)  # the rate-limit slot reserved for this send
                 attempt = await self._send(job_id, claim)
@@ -144,7 +147,10 @@ class Courier:
         else:
             body = message.to_wire_json(media_form=self._settings.media_form)
         started = time.monotonic()
-        outcome = await self._client.send(body.encode(), job_id=job_id)
+        sending = self._client.send(body.encode(), job_id=job_id)
+        if claim.trace:  # enqueued within a traced request: the send joins its trace
+            sending = traced_send(sending, job_id, claim.attempt, claim.trace)
+        outcome = await sending
         return Attempt(outcome, message.submission_status, time.monotonic() - started)
 
     async def _record(self, job_id: str, claim: Claim, attempt: Attempt) -> Ending:
@@ -161,7 +167,7 @@ class Courier:
                 status_code=outcome.status_code,
                 last_response=outcome.body,
             ).as_dict()
-            _log_failure(job_id, outcome, decision.error)
+            _log_failure(job_id, claim.attempt, attempt, decision.error)
         verdict = Finish(
             job_id,
             claim.attempt,
@@ -180,10 +186,12 @@ class Courier:
             )
         except REDIS_TROUBLE as error:
             log.error("job %s: its send ended %s, but Redis could not record it (%s); another "
-                      "worker takes it over, and may send it again", job_id,
-                      decision.verdict, error)  # fmt: skip
+                      "worker takes it over, and may send it again", job_id, decision.verdict,
+                      error, extra=_fields(job_id, claim.attempt, attempt))  # fmt: skip
             return Ending.UNRECORDED
-        log.debug("job %s: %s (%s)", job_id, decision.verdict, reply)
+        if log.isEnabledFor(logging.DEBUG):  # the path of every send: no fields unless shown
+            log.debug("job %s: %s (%s)", job_id, decision.verdict, reply,
+                      extra=_fields(job_id, claim.attempt, attempt))  # fmt: skip
         return decision.verdict
 
     async def _give_back(self, job_id: str) -> Ending:
@@ -192,7 +200,8 @@ class Courier:
             await self._releases.submit(job_id)
         except REDIS_TROUBLE as error:
             log.warning("job %s: could not give it back (%s); it returns once this worker's "
-                        "held jobs are reconciled", job_id, error)  # fmt: skip
+                        "held jobs are reconciled", job_id, error,
+                        extra=_fields(job_id))  # fmt: skip
         return Ending.POSTPONED
 
 
@@ -206,9 +215,23 @@ class Attempt:
     seconds: float | None = None
 
 
-def _log_failure(job_id: str, outcome: Outcome, error: str) -> None:
-    level = logging.ERROR if outcome.kind is OutcomeKind.CREDENTIALS else logging.WARNING
-    log.log(level, "job %s failed: %s", job_id, error)
+def _log_failure(job_id: str, number: int, attempt: Attempt, error: str) -> None:
+    level = logging.ERROR if attempt.outcome.kind is OutcomeKind.CREDENTIALS else logging.WARNING
+    log.log(level, "job %s failed: %s", job_id, error, extra=_fields(job_id, number, attempt))
+
+
+def _fields(
+    job_id: str, number: int | None = None, attempt: Attempt | None = None
+) -> dict[str, Any]:
+    """The fields a log line about a job carries (for ZQ_LOG_FORMAT=json), where they apply."""
+    fields: dict[str, Any] = {"job_id": job_id}
+    if number is not None:
+        fields["attempt"] = number
+    if attempt is not None:
+        fields["outcome"] = attempt.outcome.kind.value
+        if attempt.seconds is not None:
+            fields["duration_ms"] = round(attempt.seconds * 1000, 1)
+    return fields
 
 
 async def _persistently(write: Callable[[], Awaitable[T]], *, deadline: float) -> T:

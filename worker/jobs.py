@@ -66,6 +66,8 @@ class Claim:
     reclaimed: bool = False
     exhausted: bool = False
     """The attempt budget is spent (by sends of workers that died): fail it, send nothing."""
+    trace: str = ""
+    """The W3C traceparent stored with the job by a traced enqueue ('' when none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +245,7 @@ def _finish_arguments(settings: WorkerSettings, worker_id: str) -> list[str | in
 def _claim_from(reply: list[Any]) -> Claim:
     kind = reply[0]
     if kind == "claimed":
-        return Claim(None, reply[1], int(reply[2]), float(reply[3]), reply[4] == 1)
+        return Claim(None, reply[1], int(reply[2]), float(reply[3]), reply[4] == 1, trace=reply[5])
     if kind == "exhausted":
         return Claim(None, attempt=int(reply[1]), exhausted=True)
     return Claim(Ending(kind))

@@ -428,6 +428,7 @@ def test_the_openapi_document_is_valid_and_names_every_path(document: dict[str, 
         "/openapi.json",
         "/healthz",
         "/readyz",
+        "/metrics",
         "/v1/zixflow/events",
     }
 

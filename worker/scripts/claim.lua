@@ -3,8 +3,9 @@
 -- and within its phone id's rate and its recipient's pace. A wait for a rate-limit slot short
 -- enough is reserved and returned; a longer one puts the job on the schedule without counting
 -- an attempt. A job whose claim fails (a broken record) fails alone.
--- Returns one reply per job: {'claimed', message, attempt, wait, reclaimed}, {'exhausted',
--- attempt}, or {ending} for 'missing', 'finished', 'busy', 'later', 'deferred', 'broken'.
+-- Returns one reply per job: {'claimed', message, attempt, wait, reclaimed, trace or ''},
+-- {'exhausted', attempt}, or {ending} for 'missing', 'finished', 'busy', 'later', 'deferred',
+-- 'broken'.
 local schedule, held, workers, unfinished, dead, dead_index, stats, deferrals = unpack(KEYS)
 local worker, max_attempts, ttl, record_prefix, history_prefix = unpack(ARGV, 1, 5)
 local phone_interval, phone_burst, phone_intervals = unpack(ARGV, 6, 8)
@@ -65,7 +66,7 @@ end
 local function claim(id)
   local record = record_prefix .. id
   local f = redis.call('HMGET', record, 'state', 'worker', 'due_at', 'phone_id', 'to',
-                       'message', 'attempts', 'attempt_base')
+                       'message', 'attempts', 'attempt_base', 'trace')
   local state, owner, due_at, phone_id, to, message = f[1], f[2], f[3], f[4], f[5], f[6]
   if not state then return {'missing'} end
   if state == 'sent' or state == 'failed' or state == 'canceled' then return {'finished'} end
@@ -93,7 +94,7 @@ local function claim(id)
   redis.call('HINCRBY', record, 'attempts', 1)
   redis.call('HSET', record, 'state', 'sending', 'worker', worker, 'updated_at', tostring(now))
   redis.call('ZADD', unfinished, 'XX', now, id)
-  return {'claimed', message, attempt + 1, tostring(wait), reclaimed}
+  return {'claimed', message, attempt + 1, tostring(wait), reclaimed, f[9] or ''}
 end
 
 -- A record no claim can read fails alone, with the reason, in the dead letters.

@@ -17,9 +17,10 @@ from producer.errors import (
     StorageError,
     ValidationError,
 )
-from producer.settings import environment_variables
+from producer.logs import log_to_stderr
+from producer.settings import environment_variables, producer_settings
 from worker.settings import WorkerSettings
-from zixflow_queue.cli import dead, events, jobs, replies, status
+from zixflow_queue.cli import dead, events, jobs, replies, stats, status
 from zixflow_queue.cli.output import FAILED, USAGE, UsageError, note
 from zixflow_queue.service import command as service_command
 
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable output")
     jobs.register(commands, common)
     status.register(commands, common)
+    stats.register(commands, common)
     dead.register(commands, common)
     replies.register(commands, common)
     events.register(commands, common)
@@ -135,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        with log_to_stderr(producer_settings().log_format):  # what the producer logs, as set
+            return handler(args)
     except (UsageError, ValidationError, IdempotencyConflict, ConfigurationError) as error:
         note(f"error: {error}")
         return USAGE

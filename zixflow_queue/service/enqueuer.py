@@ -18,6 +18,7 @@ from producer.aio import AsyncProducer
 from producer.enqueue import CHUNK
 from producer.errors import FieldProblem, ValidationError
 from producer.jobs import Job
+from producer.tracing import with_trace
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class Enqueuer:
         if sum(len(request.jobs) for request in self._waiting) + len(jobs) > CHUNK:
             self._start_round()  # those waiting fill a call: they go now, this one next
         loop = asyncio.get_running_loop()
-        request = _Request(jobs, loop.create_future())
+        # Stored by a call other requests share: each job keeps its own request's trace.
+        request = _Request(with_trace(jobs), loop.create_future())
         self._waiting.append(request)
         if len(self._waiting) == 1:  # the first of this turn: store them all in the next one
             loop.call_soon(self._start_round)
