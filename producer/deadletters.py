@@ -99,7 +99,8 @@ class DeadLetters:
                 keys=[keys.ready, keys.wakeup, self._queue_here, keys.dead, keys.dead_index,
                       keys.unfinished],
                 args=[repr(time.time()), settings.record_ttl, WAKEUP_TTL_MS,
-                      self._envelopes.build(), keys.job.prefix, keys.history.prefix, *job_ids],
+                      self._envelopes.template, self._envelopes.ids(), keys.job.prefix,
+                      keys.history.prefix, *job_ids],
             )  # fmt: skip
             if replayed and not self._queue_here:
                 self._broker.lpush(settings.queue, self._envelopes.build())

@@ -54,8 +54,8 @@ class Calls:
             keys.idempotency(idempotency_key) if idempotency_key else "",
         ]  # fmt: skip
         head = [self.settings.record_ttl, repr(time.time()), WAKEUP_TTL_MS,
-                self.envelopes.build(), keys.job.prefix, keys.recipient_jobs.prefix,
-                fingerprint]  # fmt: skip
+                self.envelopes.template, self.envelopes.ids(), keys.job.prefix,
+                keys.recipient_jobs.prefix, fingerprint]  # fmt: skip
         chunks = [new[start : start + CHUNK] for start in range(0, len(new), CHUNK)]
         calls = [[*head, *(arg for job in chunk for arg in job.arguments())] for chunk in chunks]
         return EnqueuePlan(new, chunks, script_keys, calls, idempotency_key)

@@ -29,32 +29,37 @@ _HEADERS: dict[str, object] = {
     "parent_id": None, "argsrepr": "()", "kwargsrepr": "{}", "origin": _ORIGIN,
     "ignore_result": True, "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {},
 }  # fmt: skip
-_ID = "@@task-id@@"
-_TAG = "@@delivery-tag@@"
+TASK_ID = "@@id@@"
+"""Where a message's ids go in `EnvelopeBuilder.template` (the Lua scripts fill it in)."""
 
 
 class EnvelopeBuilder:
-    """Builds the JSON string kombu's Redis transport expects for one wake-up on `queue`."""
+    """Builds the JSON string kombu's Redis transport expects for one wake-up on `queue`.
+
+    A message's task id, correlation id and delivery tag are one fresh id; `template` is the
+    message with a placeholder for it, so that a script can make as many messages as it needs
+    from one template and a random base (`ids`).
+    """
 
     def __init__(self, queue: str) -> None:
         self.queue = queue
-        template = _compact({
+        self.template = _compact({
             "body": _BODY,
             "content-encoding": "utf-8",
             "content-type": "application/json",
-            "headers": {**_HEADERS, "id": _ID, "root_id": _ID},
+            "headers": {**_HEADERS, "id": TASK_ID, "root_id": TASK_ID},
             "properties": {
-                "correlation_id": _ID, "reply_to": "", "delivery_mode": 2,
+                "correlation_id": TASK_ID, "reply_to": "", "delivery_mode": 2,
                 "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
-                "body_encoding": "base64", "delivery_tag": _TAG,
+                "body_encoding": "base64", "delivery_tag": TASK_ID,
             },
         })  # fmt: skip
-        self._pieces = template.replace(_TAG, _ID).split(_ID)
 
     def build(self) -> str:
-        """One wake-up message with fresh task id and delivery tag."""
-        task_id = str(uuid.uuid4())
-        *head, last = self._pieces
-        tag = str(uuid.uuid4())
-        ids = [task_id] * (len(head) - 1) + [tag]
-        return "".join(piece + value for piece, value in zip(head, ids, strict=True)) + last
+        """One wake-up message with a fresh id."""
+        return self.template.replace(TASK_ID, str(uuid.uuid4()))
+
+    @staticmethod
+    def ids() -> str:
+        """A random base for the ids a script makes: it appends four hex digits (a UUID)."""
+        return str(uuid.uuid4())[:-4]

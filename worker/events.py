@@ -107,7 +107,9 @@ class EventSender:
     async def release(self, event_ids: Sequence[str]) -> None:
         """Give held events back to the front of the events' ready list."""
         keys = self._keys
-        await self._release(keys=[self._held, keys.events_ready, "", ""], args=[0, "", *event_ids])
+        await self._release(
+            keys=[self._held, keys.events_ready, "", ""], args=[0, "", "", *event_ids]
+        )
 
     async def _deliver(self, event_id: str) -> None:
         try:

@@ -121,14 +121,14 @@ class Wakeups:
         self._broker = broker
         self._envelopes = EnvelopeBuilder(settings.queue)
 
-    def messages(self, count: int = 1) -> list[str]:
-        """Task messages for a script to push (each with its own ids)."""
-        return [self._envelopes.build() for _ in range(count)]
+    def arguments(self) -> list[str]:
+        """What a script makes its task messages from: the template and a base for ids."""
+        return [self._envelopes.template, self._envelopes.ids()]
 
     async def publish(self, count: int) -> None:
         """Push the wake-ups a script said are due, when the broker is another Redis."""
         if count and self._broker is not None:
-            await self._broker.lpush(self._name, *self.messages(count))
+            await self._broker.lpush(self._name, *(self._envelopes.build() for _ in range(count)))
 
 
 class JobRecords:
@@ -165,7 +165,7 @@ class JobRecords:
         woken, *job_ids = await self._take(
             keys=[keys.ready, self._held, keys.workers, keys.wakeup, self._wakeups.queue],
             args=[self._worker, count, self._settings.heartbeat_timeout, WAKEUP_TTL_MS,
-                  *self._wakeups.messages(TAKE_WAKEUPS)],
+                  TAKE_WAKEUPS, *self._wakeups.arguments()],
         )  # fmt: skip
         await self._wakeups.publish(woken)
         return list(job_ids)
@@ -198,7 +198,7 @@ class JobRecords:
         keys = self._keys
         woken, _ = await self._release(
             keys=[self._held, keys.ready, keys.wakeup, self._wakeups.queue],
-            args=[WAKEUP_TTL_MS, *self._wakeups.messages(), *job_ids],
+            args=[WAKEUP_TTL_MS, *self._wakeups.arguments(), *job_ids],
         )
         await self._wakeups.publish(woken)
         return [None] * len(job_ids)

@@ -85,7 +85,7 @@ class Maintenance:
             keys=[keys.workers, keys.schedule, keys.ready, keys.wakeup, self._wakeups.queue,
                   keys.events_schedule, keys.events_ready],
             args=[self._jobs.worker, self._settings.heartbeat_timeout, LIMIT, WAKEUP_TTL_MS,
-                  *self._wakeups.messages()],
+                  *self._wakeups.arguments()],
         )  # fmt: skip
         await self._wakeups.publish(woken)
         if moved == LIMIT:
@@ -101,7 +101,7 @@ class Maintenance:
                 keys.events_held.prefix,
                 LIMIT,
                 WAKEUP_TTL_MS,
-                *self._wakeups.messages(),
+                *self._wakeups.arguments(),
             ],
         )
         await self._wakeups.publish(woken)
@@ -133,7 +133,7 @@ class Maintenance:
         woken, lost = await self._sweep(
             keys=[keys.unfinished, keys.schedule, keys.ready, keys.wakeup, self._wakeups.queue],
             args=[self._settings.stale_after, LIMIT, keys.job.prefix, WAKEUP_TTL_MS,
-                  *self._wakeups.messages()],
+                  *self._wakeups.arguments()],
         )  # fmt: skip
         await self._wakeups.publish(woken)
         if lost:

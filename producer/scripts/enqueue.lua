@@ -5,8 +5,9 @@
 -- skipped, and a key already used for other messages is refused.
 -- Returns {'stored', wake-up due (0 or 1), jobs stored} or {'conflict', stored fingerprint}.
 local ready, schedule, unfinished, wakeup, queue, idempotency = unpack(KEYS)
-local ttl, now, wakeup_ttl, task, record_prefix, recipient_prefix, fingerprint = unpack(ARGV, 1, 7)
-local FIRST_JOB = 8  -- then per job: id, due ('' to send now), recipient, pair count n, n pairs
+local ttl, now, wakeup_ttl, template, ids = unpack(ARGV, 1, 5)
+local record_prefix, recipient_prefix, fingerprint = unpack(ARGV, 6, 8)
+local FIRST_JOB = 9  -- then per job: id, due ('' to send now), recipient, pair count n, n pairs
 
 if idempotency ~= '' then
   local known = redis.call('GET', idempotency)
@@ -36,5 +37,5 @@ while at <= #ARGV do
   at = last + 1
 end
 local woken = 0
-if now_ready > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, {task}) end
+if now_ready > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, template, ids) end
 return {'stored', woken, stored}

@@ -8,14 +8,19 @@ end
 
 -- Make sure `wanted` wake-ups wait for the workers (`wakeup` counts those published and not
 -- started yet; it expires, so that wake-ups lost with a killed worker stop counting). Returns
--- how many more are due: pushed onto `queue` here (one task message each, from `tasks`), or,
--- when the broker is another Redis (`queue` is ''), by the caller.
-local function wake(wakeup, wanted, wakeup_ttl, queue, tasks)
+-- how many more are due: pushed onto `queue` here, each a task message made from `template`
+-- with an id of its own (`ids` and four hex digits), or, when the broker is another Redis
+-- (`queue` is ''), pushed by the caller.
+local function wake(wakeup, wanted, wakeup_ttl, queue, template, ids)
   local more = wanted - tonumber(redis.call('GET', wakeup) or '0')
   if more <= 0 then return 0 end
   redis.call('INCRBY', wakeup, more)
   redis.call('PEXPIRE', wakeup, wakeup_ttl)
-  if queue ~= '' then redis.call('LPUSH', queue, unpack(tasks, 1, more)) end
+  if queue ~= '' then
+    for n = 1, more do
+      redis.call('LPUSH', queue, (string.gsub(template, '@@id@@', ids .. string.format('%04x', n))))
+    end
+  end
   return more
 end
 

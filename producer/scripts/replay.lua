@@ -2,8 +2,8 @@
 -- their dead letters. A dead letter whose job has been sent since is dropped, not replayed.
 -- Returns the ids of the jobs replayed.
 local ready, wakeup, queue, dead, dead_index, unfinished = unpack(KEYS)
-local now, ttl, wakeup_ttl, task, record_prefix, history_prefix = unpack(ARGV, 1, 6)
-local FIRST_ID = 7
+local now, ttl, wakeup_ttl, template, ids, record_prefix, history_prefix = unpack(ARGV, 1, 7)
+local FIRST_ID = 8
 
 local replayed = {}
 for at = FIRST_ID, #ARGV do
@@ -28,5 +28,5 @@ for at = FIRST_ID, #ARGV do
     redis.call('ZREM', dead_index, id)
   end
 end
-if #replayed > 0 then wake(wakeup, 1, wakeup_ttl, queue, {task}) end
+if #replayed > 0 then wake(wakeup, 1, wakeup_ttl, queue, template, ids) end
 return replayed

@@ -401,9 +401,9 @@ def test_concurrent_enqueues_with_one_key_make_one_job(real_producer: Producer) 
 
 
 def jobs_in(args: list[Any]) -> int:
-    """How many jobs one call of enqueue.lua stores: after 7 common arguments, each job is
+    """How many jobs one call of enqueue.lua stores: after 8 common arguments, each job is
     its id, its due time, its recipient, a pair count n and n field-value pairs."""
-    count, at = 0, 7
+    count, at = 0, 8
     while at < len(args):
         at += 4 + 2 * int(args[at + 3])
         count += 1

@@ -3,7 +3,7 @@
 -- by the next claim, which counts it as a reclaim: that send may have gone out.
 -- Returns {wake-up due (0 or 1), workers recovered, jobs given back}.
 local workers, ready, wakeup, queue, events_ready = unpack(KEYS)
-local held_prefix, events_held_prefix, limit, wakeup_ttl, task = unpack(ARGV)
+local held_prefix, events_held_prefix, limit, wakeup_ttl, template, ids = unpack(ARGV)
 
 local function give_back(held, to)
   local ids = redis.call('ZRANGE', held, 0, -1)
@@ -20,5 +20,5 @@ for _, worker in ipairs(dead) do
   redis.call('ZREM', workers, worker)
 end
 local woken = 0
-if given > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, {task}) end
+if given > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, template, ids) end
 return {woken, #dead, given}

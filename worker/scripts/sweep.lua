@@ -3,7 +3,7 @@
 -- claims let one delivery send). Finished or expired jobs leave the unfinished set.
 -- Returns {wake-up due (0 or 1), jobs put back}.
 local unfinished, schedule, ready, wakeup, queue = unpack(KEYS)
-local stale, limit, record_prefix, wakeup_ttl, task = unpack(ARGV)
+local stale, limit, record_prefix, wakeup_ttl, template, ids = unpack(ARGV)
 
 local now = clock()
 local old = redis.call('ZRANGEBYSCORE', unfinished, '-inf', now - tonumber(stale),
@@ -22,5 +22,5 @@ for _, id in ipairs(old) do
   end
 end
 local woken = 0
-if lost > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, {task}) end
+if lost > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, template, ids) end
 return {woken, lost}

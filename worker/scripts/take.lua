@@ -2,11 +2,10 @@
 -- worker's held set until it is sent, retried, deferred or given back (a job id seen twice is
 -- taken once). Starting a task uses up one waiting wake-up; when more jobs wait, enough
 -- wake-ups are published for them to be taken by as many tasks at once (one per `count`
--- jobs, as many as task messages were passed), so a backlog spreads over workers and threads.
+-- jobs, up to `most`), so a backlog spreads over workers and threads.
 -- Returns {wake-ups due, id, id, ...}.
 local ready, held, workers, wakeup, queue = unpack(KEYS)
-local worker, count, heartbeat, wakeup_ttl = unpack(ARGV, 1, 4)
-local FIRST_TASK = 5
+local worker, count, heartbeat, wakeup_ttl, most, template, ids = unpack(ARGV)
 
 local now = clock()
 count = tonumber(count)
@@ -16,8 +15,10 @@ local taken = {}
 for _, id in ipairs(redis.call('RPOP', ready, count) or {}) do
   if redis.call('ZADD', held, 'NX', now, id) == 1 then taken[#taken + 1] = id end
 end
-local waiting, tasks = redis.call('LLEN', ready), {unpack(ARGV, FIRST_TASK)}
+local waiting = redis.call('LLEN', ready)
 local woken = 0
-if waiting > 0 then woken = wake(wakeup, math.min(math.ceil(waiting / count), #tasks),
-                                 wakeup_ttl, queue, tasks) end
+if waiting > 0 then
+  local wanted = math.min(math.ceil(waiting / count), tonumber(most))
+  woken = wake(wakeup, wanted, wakeup_ttl, queue, template, ids)
+end
 return {woken, unpack(taken)}
