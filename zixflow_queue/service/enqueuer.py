@@ -75,9 +75,8 @@ class Enqueuer:
             for request in requests:
                 _answer(request, error)
         finally:
-            for (
-                request
-            ) in requests:  # a round cancelled (shutdown) cancels what it had not answered
+            # A round cancelled (at shutdown) cancels what it had not answered.
+            for request in requests:
                 request.answer.cancel()
 
 
