@@ -3,9 +3,10 @@
 By Little's law a worker sends `in flight / latency` messages a second: at 1 s answers, 1,000
 a second needs 1,000 sends in flight, at 10 ms only 10. So the limit grows while sends use it
 and answers come back no slower than usual, shrinks when answers slow down (a queue is
-forming, at Zixflow or in this process), and halves when Zixflow throttles — additive
-increase, multiplicative decrease, as TCP and Netflix's concurrency-limits do. Slowing answers
-never take it below the starting limit, where the latency is this worker's own CPU at work.
+forming, at Zixflow or in this process), and halves when Zixflow throttles, as TCP and
+Netflix's concurrency-limits do. Like TCP, it doubles at first (slow start), until answers
+first slow down or Zixflow first throttles, then grows by a quarter. Slowing answers never
+take it below the starting limit, where the latency is this worker's own CPU at work.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ WINDOW = 0.1
 """Seconds of answers looked at together before the limit moves."""
 TOLERANCE = 2.0
 """Answers this many times slower than the usual latency mean a queue is forming."""
+SLOW_START = 2.0
 GROWTH = 1.25
 SHRINK = 0.9
 BASELINE_WEIGHT = 0.05
@@ -58,6 +60,7 @@ class AdaptiveLimit:
         """The usual latency: a slow moving average of each window's mean."""
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._clock = clock
+        self._growth = SLOW_START
         self._window = _Window(clock())
         self._stopped = False
 
@@ -118,6 +121,7 @@ class AdaptiveLimit:
     def _adjust(self, window: _Window) -> None:
         if window.throttled:
             self.limit = max(self.minimum, self.limit / 2)
+            self._growth = GROWTH
             return
         if not window.latencies:
             return
@@ -125,8 +129,9 @@ class AdaptiveLimit:
         baseline = mean if self.baseline is None else self.baseline
         if mean > TOLERANCE * baseline:
             self.limit = max(min(self.floor, self.limit), self.limit * SHRINK)
+            self._growth = GROWTH
         elif window.busiest >= 0.8 * self.limit:  # in use: probe for more
-            self.limit = min(self.maximum, self.limit * GROWTH)
+            self.limit = min(self.maximum, self.limit * self._growth)
         self.baseline = baseline + BASELINE_WEIGHT * (mean - baseline)
 
 
