@@ -42,7 +42,10 @@ class Demo:
         self.out, self.err = tmp_path / "stdout", tmp_path / "stderr"
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(
-                [COMMAND, "demo", *args], stdout=out, stderr=err, env=environ,
+                [COMMAND, "demo", *args],
+                stdout=out,
+                stderr=err,
+                env=environ,
                 start_new_session=True,
             )
 
@@ -142,7 +145,7 @@ def test_the_demo_never_touches_a_real_deployments_jobs(
     expiring = {settings.keys.wakeup}
 
     def keys_and_types() -> dict[str, str]:
-        return {k: real_redis.type(k) for k in real_redis.scan_iter("*") if k not in expiring}
+        return {k: str(real_redis.type(k)) for k in real_redis.scan_iter("*") if k not in expiring}
 
     before = keys_and_types()
     queue_items = real_redis.llen("shop")

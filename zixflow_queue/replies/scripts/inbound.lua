@@ -16,6 +16,7 @@ local function keep(outcome, job_id)
              'button_id', button_id, 'title', title)
   redis.call('EXPIRE', inbound, ttl)
   redis.call('ZADD', index, now, event_id)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', tonumber(now) - tonumber(ttl))  -- expired
   redis.call('HINCRBY', stats, 'inbound:' .. outcome, 1)
   return outcome
 end
