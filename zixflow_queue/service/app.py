@@ -9,7 +9,7 @@ from importlib.metadata import version
 from fastapi import APIRouter, FastAPI
 
 from producer.aio import AsyncProducer, AsyncStore
-from zixflow_queue.service import health, messages, metrics, openapi, zixflow_events
+from zixflow_queue.service import dashboard, health, messages, metrics, openapi, zixflow_events
 from zixflow_queue.service.auth import Tokens
 from zixflow_queue.service.enqueuer import Enqueuer
 from zixflow_queue.service.problems import HANDLERS
@@ -22,6 +22,7 @@ ROUTERS: tuple[RouterFactory, ...] = (
     openapi.router,
     zixflow_events.router,
     metrics.router,
+    dashboard.router,
 )
 """Every router of the service; a new concern (/metrics, a webhook) adds its own here."""
 
