@@ -117,7 +117,7 @@ class WorkerSettings(ProducerSettings):
 
     @field_validator("webhook_secret", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_secret_is_unset(cls, value: object) -> object:
         return value or None
 
     @field_validator("webhook_secret")

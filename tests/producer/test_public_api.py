@@ -385,3 +385,13 @@ def test_split_store_a_lost_wakeup_does_not_fail_the_enqueue(
 
     assert ready(split_producer) == [job_id]
     assert "jobs stored, but their wake-up was not published" in caplog.text
+
+
+def test_empty_variables_of_optional_settings_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As docker-compose passes a variable the shell did not set (`${VAR:-}`)."""
+    from worker.settings import WorkerSettings  # noqa: PLC0415 - the worker's own settings
+
+    for variable in ("CELERY_BROKER_URL", "ZQ_WEBHOOK_SECRET"):
+        monkeypatch.setenv(variable, "")
+    settings = WorkerSettings()
+    assert (settings.broker_url, settings.webhook_secret) == (None, None)
