@@ -107,7 +107,7 @@ class AsyncProducer:
             async with async_pinned(self.store.records) as client:
                 replies = [await self._enqueue(keys=plan.keys, args=plan.calls[index],
                                                client=client) for index in calls]  # fmt: skip
-                await self._durability.wait_async(client, plan.replay_mark(calls, replies))
+                await self._durability.wait_async(client, plan.replay_mark(replies))
             return replies
         if len(calls) == 1:
             return [await self._enqueue(keys=plan.keys, args=plan.calls[calls[0]])]

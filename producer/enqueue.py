@@ -58,7 +58,7 @@ class Calls:
                 keys.recipient_jobs.prefix, fingerprint]  # fmt: skip
         chunks = [new[start : start + CHUNK] for start in range(0, len(new), CHUNK)]
         calls = [[*head, *(arg for job in chunk for arg in job.arguments())] for chunk in chunks]
-        return EnqueuePlan(new, chunks, script_keys, calls, idempotency_key)
+        return EnqueuePlan(new, chunks, script_keys, calls, idempotency_key, fingerprint)
 
     def cancel_call(self, job_id: str) -> tuple[list[str], list[str | float | int]]:
         """cancel.lua's keys and arguments for one job."""
@@ -84,6 +84,8 @@ class EnqueuePlan:
     keys: list[str]
     calls: list[list[Any]]
     idempotency_key: str | None
+    fingerprint: str
+    """What the idempotency key is bound to: the whole request's messages and options."""
     stored: list[str] = field(default_factory=list)
 
     def round_trips(self) -> list[range]:
@@ -102,7 +104,7 @@ class EnqueuePlan:
             wakeups += int(reply[1])
         return wakeups
 
-    def replay_mark(self, calls: range, replies: Sequence[Any]) -> tuple[Any, ...]:
+    def replay_mark(self, replies: Sequence[Any]) -> tuple[Any, ...]:
         """A write that lets a durable wait cover jobs an idempotent retry found stored.
 
         WAITAOF and WAIT confirm the writes of their own connection: calls that stored nothing
@@ -115,8 +117,8 @@ class EnqueuePlan:
             reply[0] != "stored" or int(reply[2]) for reply in replies
         ):
             return ()
-        key, fingerprint = self.keys[5], self.calls[calls[0]][5]
-        return ("SET", key, fingerprint, "KEEPTTL", "XX")
+        key = self.keys[5]  # enqueue.lua's idempotency key
+        return ("SET", key, self.fingerprint, "KEEPTTL", "XX")
 
     @property
     def job_ids(self) -> list[str]:
@@ -203,7 +205,7 @@ class Producer:
             with pinned(self.store.records) as client:
                 replies = [self._enqueue(keys=plan.keys, args=plan.calls[index], client=client)
                            for index in calls]  # fmt: skip
-                self._durability.wait(client, plan.replay_mark(calls, replies))
+                self._durability.wait(client, plan.replay_mark(replies))
             return replies
         if len(calls) == 1:
             return [self._enqueue(keys=plan.keys, args=plan.calls[calls[0]])]
