@@ -2,11 +2,14 @@
 
 By Little's law a worker sends `in flight / latency` messages a second: at 1 s answers, 1,000
 a second needs 1,000 sends in flight, at 10 ms only 10. So the limit grows while sends use it
-and answers come back no slower than usual, shrinks when answers slow down (a queue is
-forming, at Zixflow or in this process), and halves when Zixflow throttles, as TCP and
-Netflix's concurrency-limits do. Like TCP, it doubles at first (slow start), until answers
-first slow down or Zixflow first throttles, then grows by a quarter. Slowing answers never
-take it below the starting limit, where the latency is this worker's own CPU at work.
+and answers come back about as fast as lately (no queue is forming, at Zixflow or in this
+process), shrinks in proportion when they do not, and halves when Zixflow throttles, as TCP
+and Netflix's concurrency-limits do. Like TCP, it moves once per round trip, when the answers
+to sends made at the last limit are in; it doubles at first (slow start), until answers first
+slow down or Zixflow first throttles, then grows by a quarter. Slowing answers never take it
+below the starting limit, where the latency is this worker's own CPU at work; answers still
+slow with no more sends than that in flight are Zixflow's new pace, and the limit starts over
+from it, doubling again.
 """
 
 from __future__ import annotations
@@ -19,14 +22,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 WINDOW = 0.1
-"""Seconds of answers looked at together before the limit moves."""
-TOLERANCE = 2.0
-"""Answers this many times slower than the usual latency mean a queue is forming."""
+"""Fewest seconds of answers looked at together before the limit moves (more when answers
+take longer: a window lasts a round trip)."""
+TOLERANCE = 1.5
+"""A window's answers this much slower than the fastest window lately mean a queue is forming
+(in a worker whose CPU is the limit, doubling the sends in flight doubles their latency)."""
 SLOW_START = 2.0
 GROWTH = 1.25
-SHRINK = 0.9
-BASELINE_WEIGHT = 0.05
-"""How fast the usual latency follows a lasting change (per window)."""
+DEEPEST_CUT = 0.5
+"""Slowing answers cut the limit in proportion (Little's law: twice the latency, half the
+sends in flight), by half at most per round trip."""
+RECENT = 10
+"""Windows the fastest is taken over."""
 
 
 class Stopped(Exception):
@@ -56,8 +63,8 @@ class AdaptiveLimit:
         self.maximum = maximum
         self.limit = float(self.floor)
         self.in_flight = 0
-        self.baseline: float | None = None
-        """The usual latency: a slow moving average of each window's mean."""
+        self.recent: deque[float] = deque(maxlen=RECENT)
+        """Each recent window's mean latency: the fastest of them is the pace with no queue."""
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._clock = clock
         self._growth = SLOW_START
@@ -114,7 +121,7 @@ class AdaptiveLimit:
         if latency is not None:
             window.latencies.append(latency)
         now = self._clock()
-        if now - window.started >= WINDOW:
+        if now - window.started >= max(WINDOW, min(self.recent, default=0.0)):
             self._adjust(window)
             self._window = _Window(now)
 
@@ -126,13 +133,18 @@ class AdaptiveLimit:
         if not window.latencies:
             return
         mean = sum(window.latencies) / len(window.latencies)
-        baseline = mean if self.baseline is None else self.baseline
-        if mean > TOLERANCE * baseline:
-            self.limit = max(min(self.floor, self.limit), self.limit * SHRINK)
+        baseline = min(self.recent, default=mean)
+        self.recent.append(mean)
+        if mean > TOLERANCE * baseline and window.busiest <= self.floor:
+            self.recent.clear()  # no queue of ours at the starting limit: Zixflow's new pace
+            self.recent.append(mean)
+            self._growth = SLOW_START
+        elif mean > TOLERANCE * baseline:
+            cut = max(DEEPEST_CUT, baseline / mean)
+            self.limit = max(min(self.floor, self.limit), self.limit * cut)
             self._growth = GROWTH
         elif window.busiest >= 0.8 * self.limit:  # in use: probe for more
             self.limit = min(self.maximum, self.limit * self._growth)
-        self.baseline = baseline + BASELINE_WEIGHT * (mean - baseline)
 
 
 @dataclass

@@ -20,14 +20,20 @@ class Clock:
 
 
 def busy_windows(limit: AdaptiveLimit, clock: Clock, latency: float, windows: int) -> None:
-    """Answers at `latency` with the limit full, for `windows` windows."""
+    """Answers at `latency` with the limit full, for `windows` windows (round trips)."""
     for _ in range(windows):
         limit.in_flight = int(limit.limit)
-        for _ in range(10):
-            limit.in_flight -= 1
-            limit.record(latency)
-            limit.in_flight += 1
-        clock.now += WINDOW
+        for _ in range(9):
+            answer(limit, latency)
+        clock.now += max(WINDOW, latency) * 1.01  # a little over: the clock is in floats
+        answer(limit, latency)  # the window's last answer: the limit moves
+
+
+def answer(limit: AdaptiveLimit, latency: float) -> None:
+    """One send of a full limit answers, and another takes its place."""
+    limit.in_flight -= 1
+    limit.record(latency)
+    limit.in_flight += 1
 
 
 def test_steady_slow_answers_grow_the_limit_to_the_maximum() -> None:
@@ -37,13 +43,24 @@ def test_steady_slow_answers_grow_the_limit_to_the_maximum() -> None:
     assert limit.limit == 2048
 
 
-def test_answers_slowing_down_shrink_the_limit() -> None:
+def test_the_limit_moves_once_per_round_trip() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    for _ in range(13):  # 1.2 s of windows, while each answer takes 1 s
+        limit.in_flight = int(limit.limit)
+        limit.record(1.0)
+        clock.now += WINDOW
+    assert limit.limit == 512  # the first window, then one round trip later
+
+
+@pytest.mark.parametrize(("latency", "cut"), [(0.016, 0.625), (0.02, 0.5), (0.5, 0.5)])
+def test_answers_slowing_down_shrink_the_limit_in_proportion(latency: float, cut: float) -> None:
     clock = Clock()
     limit = AdaptiveLimit(128, 2048, clock=clock)
     busy_windows(limit, clock, latency=0.01, windows=10)
     grown = limit.limit
-    busy_windows(limit, clock, latency=0.5, windows=5)
-    assert 128 < limit.limit < grown * 0.7
+    busy_windows(limit, clock, latency=latency, windows=1)
+    assert limit.limit == pytest.approx(grown * cut)
 
 
 def test_slow_answers_never_take_the_limit_below_the_start() -> None:
@@ -55,6 +72,16 @@ def test_slow_answers_never_take_the_limit_below_the_start() -> None:
         busy_windows(limit, clock, latency=5.0, windows=1)
         limits.append(limit.limit)
     assert min(limits) == 128
+
+
+def test_answers_slow_at_the_starting_limit_are_the_new_pace() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=0.01, windows=10)
+    busy_windows(limit, clock, latency=1.0, windows=5)  # cut to 128, then learnt
+    assert limit.limit == 128
+    busy_windows(limit, clock, latency=1.0, windows=4)  # slow start again: 128 to 2,048
+    assert limit.limit == 2048
 
 
 def test_an_idle_limit_does_not_grow() -> None:

@@ -36,7 +36,7 @@ class SandboxServer(ThreadingHTTPServer):
     """The HTTP server, holding the key, the fault plan and the log of what arrived."""
 
     daemon_threads = True
-    request_queue_size = 1024
+    request_queue_size = 4096  # the kernel caps it at net.core.somaxconn
     allow_reuse_address = True
 
     def __init__(
