@@ -85,15 +85,13 @@ def prepare(
             FieldProblem(p.path, p.problem, None if single else p.item) for p in problems
         )
     wires = [message.to_wire_json() for message in messages]
-    trace = traceparent()
+    trace, created_at = traceparent(), repr(now)
     fingerprint = _fingerprint(jobs, wires) if idempotency_key else ""
     return [
         NewJob(
             job_id=job_id_for(idempotency_key, index),
             due=due,
-            fields=_fields(
-                message, wire, now, due, job.callback_url, idempotency_key, job.trace or trace
-            ),
+            fields=_fields(message, wire, created_at, due, job, idempotency_key, trace),
         )
         for index, (job, message, wire, due) in enumerate(
             zip(jobs, messages, wires, dues, strict=True)
@@ -155,30 +153,30 @@ def _key_problems(key: str | None) -> list[FieldProblem]:
 def _fields(
     message: ReplyButtonMessage,
     wire: str,
-    now: float,
+    created_at: str,
     due: float | None,
-    callback_url: str | None,
+    job: Job,
     idempotency_key: str | None,
     trace: str | None,
 ) -> dict[str, str]:
-    fields = {
+    fields: dict[str, str] = {  # Field names are str: Redis and JSON take them as they are
         Field.STATE: JobState.QUEUED if due is None else JobState.SCHEDULED,
         Field.ATTEMPTS: "0",
         Field.MESSAGE: wire,
         Field.PHONE_ID: message.phone_id,
         Field.TO: message.to,
         Field.BUTTONS: json.dumps([b.reply.id for b in message.interactive.action.buttons]),
-        Field.CREATED_AT: repr(now),
+        Field.CREATED_AT: created_at,
     }
     if due is not None:
         fields[Field.SEND_AT] = fields[Field.DUE_AT] = repr(due)
-    if callback_url:
-        fields[Field.CALLBACK_URL] = callback_url
+    if job.callback_url:
+        fields[Field.CALLBACK_URL] = job.callback_url
     if idempotency_key:
         fields[Field.IDEMPOTENCY_KEY] = idempotency_key
-    if trace:
+    if trace := job.trace or trace:
         fields[Field.TRACE] = trace
-    return {str(name): value for name, value in fields.items()}
+    return fields
 
 
 def _fingerprint(jobs: Sequence[Job], wires: Sequence[str]) -> str:

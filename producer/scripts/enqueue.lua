@@ -15,27 +15,30 @@ if idempotency ~= '' then
   if not known then redis.call('SET', idempotency, fingerprint, 'EX', ttl) end
 end
 
-local stored, now_ready, at = 0, 0, FIRST_JOB
+local ready_ids, unfinished_pairs, at = {}, {}, FIRST_JOB  -- one LPUSH and one ZADD for all
 while at <= #ARGV do
   local id, due, to, pairs = ARGV[at], ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3])
   local record, last = record_prefix .. id, at + 3 + 2 * pairs
   if idempotency == '' or redis.call('EXISTS', record) == 0 then
     redis.call('HSET', record, unpack(ARGV, at + 4, last))
     redis.call('EXPIRE', record, ttl)
-    redis.call('ZADD', unfinished, now, id)
+    unfinished_pairs[#unfinished_pairs + 1] = now
+    unfinished_pairs[#unfinished_pairs + 1] = id
     local jobs_to = recipient_prefix .. to
     redis.call('ZADD', jobs_to, now, id)
     redis.call('EXPIRE', jobs_to, ttl)
     if due == '' then
-      redis.call('LPUSH', ready, id)
-      now_ready = now_ready + 1
+      ready_ids[#ready_ids + 1] = id
     else
       redis.call('ZADD', schedule, due, id)
     end
-    stored = stored + 1
   end
   at = last + 1
 end
 local woken = 0
-if now_ready > 0 then woken = wake(wakeup, 1, wakeup_ttl, queue, template, ids) end
-return {'stored', woken, stored}
+if #unfinished_pairs > 0 then redis.call('ZADD', unfinished, unpack(unfinished_pairs)) end
+if #ready_ids > 0 then
+  redis.call('LPUSH', ready, unpack(ready_ids))
+  woken = wake(wakeup, 1, wakeup_ttl, queue, template, ids)
+end
+return {'stored', woken, #unfinished_pairs / 2}
