@@ -15,6 +15,7 @@ from it, doubling again.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -68,6 +69,8 @@ class AdaptiveLimit:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._clock = clock
         self._growth = SLOW_START
+        self._cut_at = -math.inf
+        """When the limit was last cut."""
         self._window = _Window(clock())
         self._stopped = False
 
@@ -114,21 +117,25 @@ class AdaptiveLimit:
                 waiter.set_result(None)
 
     def record(self, latency: float | None, *, throttled: bool = False) -> None:
-        """Count one answer; move the limit once a window of answers is in."""
+        """Count one answer; move the limit once a window of answers is in.
+
+        Answers to sends that started before the limit was last cut tell of the queue that cut
+        was for: they do not count (as TCP cuts its window once per loss event).
+        """
+        now = self._clock()
         window = self._window
         window.busiest = max(window.busiest, self.in_flight + 1)
-        window.throttled |= throttled
-        if latency is not None:
+        if latency is not None and now - latency >= self._cut_at:
             window.latencies.append(latency)
-        now = self._clock()
+            window.throttled |= throttled
         if now - window.started >= max(WINDOW, min(self.recent, default=0.0)):
-            self._adjust(window)
+            self._adjust(window, now)
             self._window = _Window(now)
 
-    def _adjust(self, window: _Window) -> None:
+    def _adjust(self, window: _Window, now: float) -> None:
         if window.throttled:
             self.limit = max(self.minimum, self.limit / 2)
-            self._growth = GROWTH
+            self._growth, self._cut_at = GROWTH, now
             return
         if not window.latencies:
             return
@@ -142,7 +149,7 @@ class AdaptiveLimit:
         elif mean > TOLERANCE * baseline:
             cut = max(DEEPEST_CUT, baseline / mean)
             self.limit = max(min(self.floor, self.limit), self.limit * cut)
-            self._growth = GROWTH
+            self._growth, self._cut_at = GROWTH, now
         elif window.busiest >= 0.8 * self.limit:  # in use: probe for more
             self.limit = min(self.maximum, self.limit * self._growth)
 

@@ -74,6 +74,17 @@ def test_slow_answers_never_take_the_limit_below_the_start() -> None:
     assert min(limits) == 128
 
 
+def test_one_queue_cuts_the_limit_once() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=0.01, windows=10)
+    busy_windows(limit, clock, latency=0.02, windows=1)  # a queue: halved
+    for _ in range(4):  # the sends already waiting in it answer late, within 0.4 s
+        clock.now += WINDOW
+        limit.record(0.5)
+    assert limit.limit == 1024
+
+
 def test_answers_slow_at_the_starting_limit_are_the_new_pace() -> None:
     clock = Clock()
     limit = AdaptiveLimit(128, 2048, clock=clock)
