@@ -327,6 +327,9 @@ def test_replay_keeps_the_jobs_history(
     assert letters.replay([job_id]) == []  # sent: never replayed again
 
 
+RETRY_AFTER = 5.0
+
+
 def test_deployments_sharing_a_database_never_touch_each_others_jobs(
     producer_for: Callable[..., Producer],
     start_worker: Start,
@@ -336,20 +339,21 @@ def test_deployments_sharing_a_database_never_touch_each_others_jobs(
     """beta's retry backlog and scheduled jobs wait while alpha's worker runs beside them."""
     alpha = producer_for()
     beta = producer_for(queue="beta-" + pipeline_env["ZQ_QUEUE"])
-    beta_env = {"ZQ_QUEUE": beta.settings.queue, "ZQ_BACKOFF_BASE": "4", "ZQ_BACKOFF_CAP": "4"}
-    failing = {str(message["to"]): ["error500"] for message in wire_messages(25, first=500)}
-    remote_sandbox.configure(FaultPlan(script=failing))
+    beta_env = {"ZQ_QUEUE": beta.settings.queue}
+    throttled = {str(message["to"]): ["throttle429"] for message in wire_messages(25, first=500)}
+    # Retry-After, not a jittered backoff: no retry is due before beta's worker is killed.
+    remote_sandbox.configure(FaultPlan(script=throttled, retry_after=RETRY_AFTER))
     retrying = beta.enqueue_many(wire_messages(25, first=500))
     beta_worker = start_worker(env=beta_env)
     wait_until(lambda: states(beta, retrying) == {"retrying": 25}, timeout=30, what="retries")
     beta_worker.kill()
+    due = time.time() + RETRY_AFTER  # the retries' due time is before this
     scheduled = beta.enqueue_many(wire_messages(25, first=600))  # beta's next batch waits
-    due = time.time() + 1
     remote_sandbox.reset()
 
     start_worker()  # alpha's worker, on alpha's queue
     alpha_jobs = alpha.enqueue_many(wire_messages(20))
-    wait_until(lambda: all_final(alpha, alpha_jobs) and time.time() > due + 6, timeout=60,
+    wait_until(lambda: all_final(alpha, alpha_jobs) and time.time() > due + 3, timeout=60,
                what="alpha's jobs, and beta's due times well past")  # fmt: skip
 
     assert states(beta, retrying) == {"retrying": 25}

@@ -329,19 +329,30 @@ def real_producer(redis_url: str) -> Producer:
     return producer_at(redis_url)
 
 
-def test_a_batch_that_fails_part_way_names_the_jobs_stored_before(
-    real_producer: Producer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def fail_second_call(
+    producer: Producer, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> list[int]:
+    """One chunk per round trip, and the second call of enqueue.lua raises `error`.
+
+    Returns the argument counts of the calls made, as they are made.
+    """
     monkeypatch.setattr(enqueue_module, "CHUNKS_PER_ROUND_TRIP", 1)
-    script, calls = real_producer._enqueue, []
+    script, calls = producer._enqueue, []
 
     def failing_second(*, keys: list[str], args: list[Any], client: Any = None) -> Any:
         calls.append(len(args))
         if len(calls) == 2:
-            raise redis.ConnectionError("connection reset by peer")
+            raise error
         return script(keys=keys, args=args, client=client)
 
-    monkeypatch.setattr(real_producer, "_enqueue", failing_second)
+    monkeypatch.setattr(producer, "_enqueue", failing_second)
+    return calls
+
+
+def test_a_batch_that_fails_part_way_names_the_jobs_stored_before(
+    real_producer: Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fail_second_call(real_producer, monkeypatch, redis.ConnectionError("reset by peer"))
     messages = wire_messages(1500)
 
     with pytest.raises(RedisUnavailable) as refused:
@@ -364,16 +375,7 @@ def test_a_retry_under_the_same_key_completes_a_batch_stored_in_part(
     real_producer: Producer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What OutcomeUnknown and a partial StorageError advise: retry with the same key."""
-    monkeypatch.setattr(enqueue_module, "CHUNKS_PER_ROUND_TRIP", 1)
-    script, calls = real_producer._enqueue, []
-
-    def failing_second(*, keys: list[str], args: list[Any], client: Any = None) -> Any:
-        calls.append(len(args))
-        if len(calls) == 2:
-            raise redis.TimeoutError("answer lost")
-        return script(keys=keys, args=args, client=client)
-
-    monkeypatch.setattr(real_producer, "_enqueue", failing_second)
+    fail_second_call(real_producer, monkeypatch, redis.TimeoutError("answer lost"))
     messages = wire_messages(1200)
     with pytest.raises(StorageError) as failed:
         real_producer.enqueue_many(messages, idempotency_key="batch-9")
