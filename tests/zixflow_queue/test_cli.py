@@ -420,7 +420,7 @@ def test_demo_with_a_bad_redis_url_is_one_line(run: Run, monkeypatch: pytest.Mon
     assert err.startswith("error: REDIS_URL='localhost:6379': ") and err.count("\n") == 1
 
 
-def test_sandbox_serves_with_the_flags_of_python_m_worker_sandbox() -> None:
+def test_sandbox_serves_with_the_flags_of_python_m_zixflow_queue_sandbox() -> None:
     port = free_port()
     command = [ZIXFLOW_QUEUE, "sandbox", "--port", str(port), "--api-key", "k", "--rate",
                "error500=1"]  # fmt: skip
