@@ -201,6 +201,17 @@ def test_empty_key_is_refused() -> None:
         asyncio.run(build())
 
 
+def test_a_key_no_header_can_carry_ends_the_send_with_an_outcome() -> None:
+    """The worker refuses such a key at start; a client given one still never raises."""
+    key = KEY + "\n"
+    result = exchange(Answer(), key=key)  # the request never leaves: nothing to answer
+
+    (outcome,) = result.outcomes
+    assert outcome.kind is OutcomeKind.PERMANENT and not outcome.kind.retryable
+    assert result.seen == []
+    assert KEY not in outcome.reason
+
+
 def test_key_never_shows() -> None:
     echo = {"status": False, "message": f"Unauthorised: token {KEY} expired", "token": KEY}
 
