@@ -47,6 +47,7 @@ class Demo:
                 stderr=err,
                 env=environ,
                 start_new_session=True,
+                preexec_fn=_interruptible,
             )
 
     def finish(self, timeout: float = 240) -> tuple[int, str, str]:
@@ -71,6 +72,12 @@ class Demo:
         for pid in self.survivors():
             os.kill(pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+
+
+def _interruptible() -> None:
+    """Ctrl-C's usual effect in the demo, as when started from a terminal: a test run started
+    in the background would have it inherit SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 StartDemo = Callable[..., Demo]
@@ -172,5 +179,5 @@ def test_interrupted_demo_leaves_no_process_behind(
 
     os.killpg(demo.process.pid, signum)  # as Ctrl-C does: the foreground process group
     code, _, err = demo.finish(timeout=60)
-    assert code == 130 and "interrupted" in err
+    assert code == 130 and "interrupted" in err, err
     wait_until(lambda: not demo.survivors(), timeout=5, what="the demo's processes to end")
