@@ -2,14 +2,15 @@
 
 By Little's law a worker sends `in flight / latency` messages a second: at 1 s answers, 1,000
 a second needs 1,000 sends in flight, at 10 ms only 10. So the limit grows while sends use it
-and answers come back about as fast as lately (no queue is forming, at Zixflow or in this
-process), shrinks in proportion when they do not, and halves when Zixflow throttles, as TCP
-and Netflix's concurrency-limits do. Like TCP, it moves once per round trip, when the answers
-to sends made at the last limit are in; it doubles at first (slow start), until answers first
-slow down or Zixflow first throttles, then grows by a quarter. Slowing answers never take it
-below the starting limit, where the latency is this worker's own CPU at work; answers still
-slow with no more sends than that in flight are Zixflow's new pace, and the limit starts over
-from it, doubling again.
+and answers come back as fast as lately, holds while they come back a little slower (a queue
+is starting to form, at Zixflow or in this process), shrinks in proportion when they come
+back much slower, and halves when Zixflow throttles, as TCP Vegas and Netflix's
+concurrency-limits do. Like TCP, it moves once per round trip, when the answers to sends made
+at the last limit are in; it doubles at first (slow start, up to eight times the starting
+limit), until answers first slow down or Zixflow first throttles, then grows by a quarter.
+Slowing answers never take it below the starting limit, where the latency is this worker's
+own CPU at work. Answers slower than a queue of ours can explain are Zixflow's new pace: the
+limit is not cut, learns the pace from the sends made after it, and starts over doubling.
 """
 
 from __future__ import annotations
@@ -26,9 +27,21 @@ WINDOW = 0.1
 """Fewest seconds of answers looked at together before the limit moves (more when answers
 take longer: a window lasts a round trip)."""
 TOLERANCE = 1.5
-"""A window's answers this much slower than the fastest window lately mean a queue is forming
-(in a worker whose CPU is the limit, doubling the sends in flight doubles their latency)."""
+"""A window's answers this much slower than the fastest window lately mean a queue has formed:
+the limit is cut (in a worker whose CPU is the limit, doubling the sends in flight doubles
+their latency)."""
+OUR_QUEUE_AT_MOST = 4.0
+"""Answers slowed down more than this many times as much as the sends in flight grew past the
+starting limit come from Zixflow's new pace, not from a queue of ours (Little's law allows
+one time, and a busy event loop a little more)."""
+HOLD = 1.1
+"""Answers this much slower than the fastest lately hold the limit: a queue is starting to
+form, and more sends in flight would only lengthen it (TCP Vegas holds its window so)."""
 SLOW_START = 2.0
+SLOW_START_END = 8
+"""Slow start ends at this many times the starting limit at the latest (as TCP's ssthresh):
+one doubling past where Zixflow, or this worker, can keep up would queue as many sends
+again as can be answered in a round trip."""
 GROWTH = 1.25
 DEEPEST_CUT = 0.5
 """Slowing answers cut the limit in proportion (Little's law: twice the latency, half the
@@ -69,8 +82,9 @@ class AdaptiveLimit:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._clock = clock
         self._growth = SLOW_START
-        self._cut_at = -math.inf
-        """When the limit was last cut."""
+        self._counted_from = -math.inf
+        """Answers to sends started before this moment do not count: they tell of a queue the
+        limit was already cut for, or of the pace before Zixflow's last change."""
         self._window = _Window(clock())
         self._stopped = False
 
@@ -119,13 +133,13 @@ class AdaptiveLimit:
     def record(self, latency: float | None, *, throttled: bool = False) -> None:
         """Count one answer; move the limit once a window of answers is in.
 
-        Answers to sends that started before the limit was last cut tell of the queue that cut
-        was for: they do not count (as TCP cuts its window once per loss event).
+        Answers to sends that started before the limit was last cut, or before Zixflow's new
+        pace was seen, do not count (as TCP cuts its window once per loss event).
         """
         now = self._clock()
         window = self._window
         window.busiest = max(window.busiest, self.in_flight + 1)
-        if latency is not None and now - latency >= self._cut_at:
+        if latency is not None and now - latency >= self._counted_from:
             window.latencies.append(latency)
             window.throttled |= throttled
         if now - window.started >= max(WINDOW, min(self.recent, default=0.0)):
@@ -135,23 +149,29 @@ class AdaptiveLimit:
     def _adjust(self, window: _Window, now: float) -> None:
         if window.throttled:
             self.limit = max(self.minimum, self.limit / 2)
-            self._growth, self._cut_at = GROWTH, now
+            self._growth, self._counted_from = GROWTH, now
             return
         if not window.latencies:
             return
         mean = sum(window.latencies) / len(window.latencies)
         baseline = min(self.recent, default=mean)
         self.recent.append(mean)
-        if mean > TOLERANCE * baseline and window.busiest <= self.floor:
-            self.recent.clear()  # no queue of ours at the starting limit: Zixflow's new pace
-            self.recent.append(mean)
-            self._growth = SLOW_START
-        elif mean > TOLERANCE * baseline:
-            cut = max(DEEPEST_CUT, baseline / mean)
-            self.limit = max(min(self.floor, self.limit), self.limit * cut)
-            self._growth, self._cut_at = GROWTH, now
-        elif window.busiest >= 0.8 * self.limit:  # in use: probe for more
-            self.limit = min(self.maximum, self.limit * self._growth)
+        if mean > TOLERANCE * baseline:
+            queued = window.busiest / self.floor  # how far a queue of ours could slow answers
+            if queued > 1 and mean < OUR_QUEUE_AT_MOST * queued * baseline:
+                cut = max(DEEPEST_CUT, baseline / mean)
+                self.limit = max(min(self.floor, self.limit), self.limit * cut)
+                self._growth, self._counted_from = GROWTH, now
+                return
+            # Slower than a queue of ours explains: Zixflow's new pace, learnt from the answers
+            # to sends made from now on, and probed for at once.
+            self.recent.clear()
+            self._growth, self._counted_from = SLOW_START, now
+        elif mean > HOLD * baseline:
+            return  # a queue is starting to form: more sends in flight would only lengthen it
+        if window.busiest >= 0.8 * self.limit:  # in use: probe for more
+            growth = self._growth if self.limit < SLOW_START_END * self.floor else GROWTH
+            self.limit = min(self.maximum, self.limit * growth)
 
 
 @dataclass

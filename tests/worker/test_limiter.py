@@ -39,8 +39,18 @@ def answer(limit: AdaptiveLimit, latency: float) -> None:
 def test_steady_slow_answers_grow_the_limit_to_the_maximum() -> None:
     clock = Clock()
     limit = AdaptiveLimit(128, 2048, clock=clock)
-    busy_windows(limit, clock, latency=1.0, windows=6)  # doubling at first: 128 to 2,048
+    busy_windows(limit, clock, latency=1.0, windows=3)  # doubling at first: 128 to 1,024
+    assert limit.limit == 1024
+    busy_windows(limit, clock, latency=1.0, windows=4)  # then by a quarter: 1,280 to 2,048
     assert limit.limit == 2048
+
+
+def test_answers_a_little_slower_than_lately_hold_the_limit() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=0.01, windows=2)
+    busy_windows(limit, clock, latency=0.0112, windows=5)  # a queue starting to form
+    assert limit.limit == 512
 
 
 def test_the_limit_moves_once_per_round_trip() -> None:
@@ -68,8 +78,8 @@ def test_slow_answers_never_take_the_limit_below_the_start() -> None:
     limit = AdaptiveLimit(128, 2048, clock=clock)
     busy_windows(limit, clock, latency=0.01, windows=2)
     limits = []
-    for _ in range(20):
-        busy_windows(limit, clock, latency=5.0, windows=1)
+    for _ in range(20):  # as slow as four times the sends in flight explain: a queue of ours
+        busy_windows(limit, clock, latency=0.04, windows=1)
         limits.append(limit.limit)
     assert min(limits) == 128
 
@@ -88,11 +98,33 @@ def test_one_queue_cuts_the_limit_once() -> None:
 def test_answers_slow_at_the_starting_limit_are_the_new_pace() -> None:
     clock = Clock()
     limit = AdaptiveLimit(128, 2048, clock=clock)
-    busy_windows(limit, clock, latency=0.01, windows=10)
-    busy_windows(limit, clock, latency=1.0, windows=5)  # cut to 128, then learnt
+    busy_windows(limit, clock, latency=0.01, windows=2)
+    busy_windows(limit, clock, latency=0.02, windows=2)  # a queue of ours: cut to 128
     assert limit.limit == 128
-    busy_windows(limit, clock, latency=1.0, windows=4)  # slow start again: 128 to 2,048
-    assert limit.limit == 2048
+    busy_windows(limit, clock, latency=0.03, windows=1)  # at 128, slower still: a new pace
+    assert limit.limit == 256  # learnt and probed for at once: slow start again
+    busy_windows(limit, clock, latency=0.03, windows=2)
+    assert limit.limit == 1024
+
+
+def test_answers_slower_than_a_queue_of_ours_explains_are_the_new_pace() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=0.01, windows=2)  # 512 in flight: 4 times the start
+    limit.in_flight = 512
+    for _ in range(5):  # the sends of the old pace still answering as the new one begins
+        answer(limit, 0.01)
+    clock.now += WINDOW * 1.01
+    answer(limit, 1.0)  # 100 times slower with 4 times the sends: Zixflow's new pace
+    assert limit.limit == 1024  # no cut: probed for at once
+    for _ in range(3):  # answers to sends made before, slower still: not counted
+        clock.now += WINDOW
+        answer(limit, 1.5)
+    assert limit.limit == 1024
+    clock.now += 1.0
+    limit.in_flight = 1024
+    answer(limit, 1.0)  # the first answer to a send made at the new pace: learnt, and
+    assert limit.limit == 1280  # grown by a quarter: slow start ended at 1,024
 
 
 def test_an_idle_limit_does_not_grow() -> None:
