@@ -9,8 +9,9 @@ concurrency-limits do. Like TCP, it moves once per round trip, when the answers 
 at the last limit are in; it doubles at first (slow start, up to eight times the starting
 limit), until answers first slow down or Zixflow first throttles, then grows by a quarter.
 Slowing answers never take it below the starting limit, where the latency is this worker's
-own CPU at work. Answers slower than a queue of ours can explain are Zixflow's new pace: the
-limit is not cut, learns the pace from the sends made after it, and starts over doubling.
+own CPU at work. Answers slower than a queue of ours can explain (slowed far more than the
+sends in flight grew, or no faster once the limit was cut) are Zixflow's new pace: the limit
+learns it from the sends made after it, and starts over doubling.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 WINDOW = 0.1
 """Fewest seconds of answers looked at together before the limit moves (more when answers
 take longer: a window lasts a round trip)."""
-TOLERANCE = 1.5
+TOLERANCE = 1.25
 """A window's answers this much slower than the fastest window lately mean a queue has formed:
 the limit is cut (in a worker whose CPU is the limit, doubling the sends in flight doubles
 their latency)."""
@@ -85,6 +86,8 @@ class AdaptiveLimit:
         self._counted_from = -math.inf
         """Answers to sends started before this moment do not count: they tell of a queue the
         limit was already cut for, or of the pace before Zixflow's last change."""
+        self._cut_for: float | None = None
+        """The mean latency the limit was last cut for, until a window within the cut limit."""
         self._window = _Window(clock())
         self._stopped = False
 
@@ -149,29 +152,44 @@ class AdaptiveLimit:
     def _adjust(self, window: _Window, now: float) -> None:
         if window.throttled:
             self.limit = max(self.minimum, self.limit / 2)
-            self._growth, self._counted_from = GROWTH, now
+            self._growth, self._counted_from, self._cut_for = GROWTH, now, None
             return
         if not window.latencies:
             return
         mean = sum(window.latencies) / len(window.latencies)
         baseline = min(self.recent, default=mean)
         self.recent.append(mean)
-        if mean > TOLERANCE * baseline:
+        cut_for = self._settled_cut(window)
+        if cut_for is not None and mean * HOLD >= cut_for:
+            self._new_pace(now)  # fewer sends in flight, answers no faster: not a queue of ours
+        elif mean > TOLERANCE * baseline:
             queued = window.busiest / self.floor  # how far a queue of ours could slow answers
             if queued > 1 and mean < OUR_QUEUE_AT_MOST * queued * baseline:
                 cut = max(DEEPEST_CUT, baseline / mean)
                 self.limit = max(min(self.floor, self.limit), self.limit * cut)
-                self._growth, self._counted_from = GROWTH, now
+                self._growth, self._counted_from, self._cut_for = GROWTH, now, mean
                 return
-            # Slower than a queue of ours explains: Zixflow's new pace, learnt from the answers
-            # to sends made from now on, and probed for at once.
-            self.recent.clear()
-            self._growth, self._counted_from = SLOW_START, now
+            self._new_pace(now)
         elif mean > HOLD * baseline:
             return  # a queue is starting to form: more sends in flight would only lengthen it
         if window.busiest >= 0.8 * self.limit:  # in use: probe for more
-            growth = self._growth if self.limit < SLOW_START_END * self.floor else GROWTH
-            self.limit = min(self.maximum, self.limit * growth)
+            end = SLOW_START_END * self.floor
+            grown = min(self.limit * self._growth, end) if self.limit < end else self.limit * GROWTH
+            self.limit = min(self.maximum, grown)
+
+    def _settled_cut(self, window: _Window) -> float | None:
+        """The mean latency of the last cut, once, with the first window within the cut limit."""
+        cut_for = self._cut_for
+        if cut_for is None or window.busiest > self.limit + 1:
+            return None
+        self._cut_for = None
+        return cut_for
+
+    def _new_pace(self, now: float) -> None:
+        """Zixflow answers at a new pace: learn it from the answers to sends made from now on,
+        and probe for the sends in flight it allows (slow start)."""
+        self.recent.clear()
+        self._growth, self._counted_from = SLOW_START, now
 
 
 @dataclass

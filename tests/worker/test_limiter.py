@@ -29,6 +29,13 @@ def busy_windows(limit: AdaptiveLimit, clock: Clock, latency: float, windows: in
         answer(limit, latency)  # the window's last answer: the limit moves
 
 
+def cpu_bound_windows(limit: AdaptiveLimit, clock: Clock, per_send: float, windows: int) -> None:
+    """Answers as a worker whose CPU is the limit slows them: in proportion to the sends in
+    flight."""
+    for _ in range(windows):
+        busy_windows(limit, clock, latency=per_send * limit.limit, windows=1)
+
+
 def answer(limit: AdaptiveLimit, latency: float) -> None:
     """One send of a full limit answers, and another takes its place."""
     limit.in_flight -= 1
@@ -43,6 +50,16 @@ def test_steady_slow_answers_grow_the_limit_to_the_maximum() -> None:
     assert limit.limit == 1024
     busy_windows(limit, clock, latency=1.0, windows=4)  # then by a quarter: 1,280 to 2,048
     assert limit.limit == 2048
+
+
+def test_slow_start_never_doubles_past_its_end() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=0.01, windows=2)
+    busy_windows(limit, clock, latency=0.0135, windows=2)  # cut to 379, then a new pace: 759
+    assert limit.limit == pytest.approx(512 / 1.35 * 2)
+    busy_windows(limit, clock, latency=0.0135, windows=1)
+    assert limit.limit == 1024  # eight times the start, not 1,517
 
 
 def test_answers_a_little_slower_than_lately_hold_the_limit() -> None:
@@ -78,8 +95,8 @@ def test_slow_answers_never_take_the_limit_below_the_start() -> None:
     limit = AdaptiveLimit(128, 2048, clock=clock)
     busy_windows(limit, clock, latency=0.01, windows=2)
     limits = []
-    for _ in range(20):  # as slow as four times the sends in flight explain: a queue of ours
-        busy_windows(limit, clock, latency=0.04, windows=1)
+    for _ in range(20):
+        cpu_bound_windows(limit, clock, per_send=0.0002, windows=1)
         limits.append(limit.limit)
     assert min(limits) == 128
 
@@ -99,12 +116,22 @@ def test_answers_slow_at_the_starting_limit_are_the_new_pace() -> None:
     clock = Clock()
     limit = AdaptiveLimit(128, 2048, clock=clock)
     busy_windows(limit, clock, latency=0.01, windows=2)
-    busy_windows(limit, clock, latency=0.02, windows=2)  # a queue of ours: cut to 128
+    cpu_bound_windows(limit, clock, per_send=0.0002, windows=2)  # a queue of ours: to 128
     assert limit.limit == 128
     busy_windows(limit, clock, latency=0.03, windows=1)  # at 128, slower still: a new pace
     assert limit.limit == 256  # learnt and probed for at once: slow start again
     busy_windows(limit, clock, latency=0.03, windows=2)
     assert limit.limit == 1024
+
+
+def test_answers_no_faster_after_a_cut_are_the_new_pace() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=0.01, windows=2)
+    busy_windows(limit, clock, latency=0.05, windows=1)  # taken for a queue of ours: cut
+    assert limit.limit == 256
+    busy_windows(limit, clock, latency=0.05, windows=1)  # half the sends, no faster answers
+    assert limit.limit == 512  # Zixflow's new pace: probed for at once
 
 
 def test_answers_slower_than_a_queue_of_ours_explains_are_the_new_pace() -> None:
