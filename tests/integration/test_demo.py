@@ -47,7 +47,6 @@ class Demo:
                 stderr=err,
                 env=environ,
                 start_new_session=True,
-                preexec_fn=_interruptible,
             )
 
     def finish(self, timeout: float = 240) -> tuple[int, str, str]:
@@ -72,12 +71,6 @@ class Demo:
         for pid in self.survivors():
             os.kill(pid, signal.SIGKILL)
         self.process.wait(timeout=10)
-
-
-def _interruptible() -> None:
-    """Ctrl-C's usual effect in the demo, as when started from a terminal: a test run started
-    in the background would have it inherit SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 StartDemo = Callable[..., Demo]
@@ -169,6 +162,16 @@ def test_the_demo_never_touches_a_real_deployments_jobs(
     assert keys_and_types() == before  # every key of the shop is still there, nothing added
 
 
+@pytest.fixture
+def ctrl_c_not_ignored() -> Iterator[None]:
+    """Demos started as from a terminal: a test run started in the background has SIGINT
+    ignored, and its children would inherit that."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_not_ignored")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_demo_leaves_no_process_behind(
     run_demo: StartDemo, redis_url: str, signum: int
