@@ -219,7 +219,8 @@ class JobRecords:
 
 
 def _claim_arguments(settings: WorkerSettings, worker_id: str) -> list[str | float | int]:
-    """claim.lua's arguments before the job ids: who claims, the budget, limits and keys."""
+    """claim.lua's arguments before the job ids: who claims, the budget, limits and key
+    prefixes."""
     keys = settings.keys
     intervals = {phone: 1 / (rate * PACING) for phone, rate in settings.phone_rates.items()}
     return [
@@ -227,7 +228,7 @@ def _claim_arguments(settings: WorkerSettings, worker_id: str) -> list[str | flo
         keys.history.prefix, 1 / (settings.phone_rate * PACING), settings.phone_burst,
         json.dumps(intervals), settings.recipient_interval, settings.recipient_burst,
         settings.max_rate_wait, keys.phone_pace.prefix, keys.phone_deferred.prefix,
-        keys.recipient_pace.prefix, keys.recipient_deferred.prefix,
+        keys.recipient_pace.prefix, keys.recipient_deferred.prefix, keys.held.prefix,
     ]  # fmt: skip
 
 

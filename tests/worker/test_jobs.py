@@ -155,6 +155,18 @@ def test_claim_takes_a_queued_job_once(producer: Producer, workers: Factory) -> 
     assert workers("w2").claim(job_id).ending is Ending.BUSY
 
 
+def test_a_job_a_live_worker_gave_back_is_taken_over(producer: Producer, workers: Factory) -> None:
+    job_id = producer.enqueue(wire_message())
+    first = workers()
+    assert first.take() == [job_id]
+    assert first.claim(job_id).ending is None  # claimed, and then its answer lost:
+    first.run(first.records.release([job_id]))  # the worker gives the job back
+    second = workers("w2")
+    assert second.take() == [job_id]
+    claim = second.claim(job_id)
+    assert claim.ending is None and claim.reclaimed  # not busy for ever: taken over
+
+
 def test_claims_of_missing_finished_and_later_jobs(producer: Producer, workers: Factory) -> None:
     worker = workers()
     worker.run(worker.upkeep.tick())

@@ -11,7 +11,8 @@ local worker, max_attempts, ttl, record_prefix, history_prefix = unpack(ARGV, 1,
 local phone_interval, phone_burst, phone_intervals = unpack(ARGV, 6, 8)
 local recipient_interval, recipient_burst, max_wait = unpack(ARGV, 9, 11)
 local phone_pace, phone_deferred, recipient_pace, recipient_deferred = unpack(ARGV, 12, 15)
-local FIRST_ID = 16
+local held_prefix = ARGV[16]
+local FIRST_ID = 17
 
 local now = clock()
 phone_interval, phone_burst = tonumber(phone_interval), tonumber(phone_burst)
@@ -73,7 +74,10 @@ local function claim(id)
   local reclaimed = 0
   if state == 'sending' then
     if owner ~= worker then
-      if tonumber(redis.call('ZSCORE', workers, owner) or '0') > now then return {'busy'} end
+      -- Busy while its live worker holds it; a job its worker gave back (a claim's answer
+      -- lost, a verdict not written) is no longer that worker's to send.
+      local alive = tonumber(redis.call('ZSCORE', workers, owner) or '0') > now
+      if alive and redis.call('ZSCORE', held_prefix .. owner, id) then return {'busy'} end
       reclaimed = 1  -- its worker stopped mid-send: the message may already have gone out
     end
   elseif tonumber(due_at or '0') > now then
