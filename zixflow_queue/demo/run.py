@@ -173,6 +173,11 @@ def _watch(producer: Producer, job_ids: list[str]) -> list[JobStatus]:
 
 
 def _tidy(producer: Producer) -> None:
-    """Leave a Redis the demo shares as it was."""
+    """Leave a Redis the demo shares as it was.
+
+    On fresh connections: an interrupt can land while a reply is half read, and a connection
+    left so would hand the next call the rest of that reply.
+    """
+    producer.store.records.connection_pool.disconnect()
     with contextlib.suppress(redis.RedisError):
         remove_deployment(producer.store, producer.settings)
