@@ -9,8 +9,9 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 import pytest
@@ -29,6 +30,7 @@ from zixflow_queue.cli.main import parse_arguments
 from zixflow_queue.demo.processes import free_port
 from zixflow_queue.service.app import create_app
 from zixflow_queue.service.enqueuer import Enqueuer
+from zixflow_queue.service.messages import BATCHES_IN_HAND
 from zixflow_queue.service.settings import ServiceSettings, service_settings
 
 TOKENS = ("token-a-4f2c9e", "token-b-91d07a")
@@ -133,6 +135,32 @@ def test_a_batch_is_queued_in_order(client: TestClient, queue: Producer) -> None
     assert answer.status_code == 202
     statuses = queue.get_statuses(answer.json()["ids"])
     assert [status.to for status in statuses if status is not None] == recipients
+
+
+def test_at_most_two_batches_are_in_hand_at_once(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six batches posted together: two are validated and stored at a time, the rest wait."""
+    enqueuer = client.app.state.enqueuer  # type: ignore[attr-defined]
+    store = enqueuer.enqueue
+    in_hand: list[int] = [0]
+    most: list[int] = [0]
+
+    async def held(jobs: Sequence[Job], key: str | None) -> list[str]:
+        in_hand[0] += 1
+        most[0] = max(most[0], in_hand[0])
+        try:
+            await asyncio.sleep(0.05)  # holds the batch, so that the others arrive meanwhile
+            return cast(list[str], await store(jobs, key))
+        finally:
+            in_hand[0] -= 1
+
+    monkeypatch.setattr(enqueuer, "enqueue", held)
+    body = {"items": [{"message": wire_message()}]}
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: post(client, body, path="/v1/messages/batch"), range(6)))
+    assert [answer.status_code for answer in answers] == [202] * 6
+    assert most[0] == BATCHES_IN_HAND == 2
 
 
 @pytest.mark.parametrize(

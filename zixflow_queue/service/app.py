@@ -9,6 +9,7 @@ from importlib.metadata import version
 from fastapi import APIRouter, FastAPI
 
 from producer.aio import AsyncProducer, AsyncStore
+from producer.collector import settle_long_running_process
 from zixflow_queue.service import dashboard, health, messages, metrics, openapi, zixflow_events
 from zixflow_queue.service.auth import Tokens
 from zixflow_queue.service.enqueuer import Enqueuer
@@ -67,4 +68,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def app_from_environment() -> FastAPI:
     """The app configured from the environment: uvicorn's factory, in each worker process."""
-    return create_app(service_settings())
+    app = create_app(service_settings())
+    settle_long_running_process()
+    return app

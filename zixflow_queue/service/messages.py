@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -10,9 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
+from producer.collector import collector_paused
 from producer.errors import FieldProblem, ValidationError
 from producer.jobs import IDEMPOTENCY_KEY_MAX
-from producer.message import collector_paused
 from producer.status import JobState, JobStatus
 from producer.validation import shown
 from zixflow_queue.service.auth import authenticated
@@ -37,6 +38,12 @@ REQUEST_PATHS = {
     "idempotency_key": IDEMPOTENCY_HEADER,
 }
 """The producer's names for a job's options, as a request names them."""
+BATCHES_IN_HAND = 2
+"""Batches validated and being stored at once; the others wait as the bytes they came in.
+
+One is stored while the next is built, which keeps Redis and the service busy. Each in hand
+is some 40,000 objects that the garbage collector would scan in vain: with all 16 of a load's
+batches in hand, that took a quarter of the service's time."""
 _ESCAPED = re.compile(r"\\(.)")
 
 IDEMPOTENCY_PARAMETER = {
@@ -75,23 +82,26 @@ class Messages:
     def __init__(self, settings: ServiceSettings) -> None:
         self.max_bytes = settings.max_body_bytes
         self.batch = limited_batch(settings.max_batch_items)
+        self._batches_in_hand = asyncio.Semaphore(BATCHES_IN_HAND)
 
     async def submit(self, request: Request) -> Response:
         """Queue one message, or schedule it for `sendAt`."""
-        (item,), (job_id,) = await self._queue(request, SubmitRequest)
+        raw = await read_json(request, self.max_bytes)
+        (item,), (job_id,) = await self._queue(request, raw, SubmitRequest)
         answer = {"id": job_id, "state": _state_when_queued(item)}
         return _json(answer, 202, {"Location": f"{PREFIX}/{job_id}"})
 
     async def submit_batch(self, request: Request) -> Response:
         """Queue many messages together: all of them, or none when any item is invalid."""
-        _, job_ids = await self._queue(request, self.batch)
+        raw = await read_json(request, self.max_bytes)
+        async with self._batches_in_hand:
+            _, job_ids = await self._queue(request, raw, self.batch)
         return _json({"ids": job_ids}, 202)
 
     async def _queue(
-        self, request: Request, model: type[SubmitRequest | BatchRequest]
+        self, request: Request, raw: bytes, model: type[SubmitRequest | BatchRequest]
     ) -> tuple[list[SubmitRequest], list[str]]:
-        """The request's items, and their job ids once stored."""
-        raw = await read_json(request, self.max_bytes)
+        """The request body's items, and their job ids once stored."""
         # A batch makes thousands of objects at once: the collector would only rescan them
         # (three to five times the work of parsing 1,000 messages).
         with collector_paused():
