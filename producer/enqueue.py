@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from producer.durable import Durability
@@ -57,7 +58,9 @@ class Calls:
                 self.envelopes.template, self.envelopes.ids(), keys.job.prefix,
                 keys.recipient_jobs.prefix, fingerprint]  # fmt: skip
         chunks = [new[start : start + CHUNK] for start in range(0, len(new), CHUNK)]
-        calls = [[*head, *(arg for job in chunk for arg in job.arguments())] for chunk in chunks]
+        calls = [
+            [*head, *chain.from_iterable(job.arguments() for job in chunk)] for chunk in chunks
+        ]
         return EnqueuePlan(new, chunks, script_keys, calls, idempotency_key, fingerprint)
 
     def cancel_call(self, job_id: str) -> tuple[list[str], list[str | float | int]]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
+
+from pydantic_core import to_json
 
 from producer.errors import FieldProblem, ValidationError
 from producer.message import ReplyButtonMessage, parse_messages
@@ -48,9 +51,9 @@ class NewJob:
 
     def arguments(self) -> list[str]:
         """This job's part of enqueue.lua's arguments: id, due, recipient, pair count, fields."""
-        pairs = [item for pair in self.fields.items() for item in pair]
         due = "" if self.due is None else repr(self.due)
-        return [self.job_id, due, self.fields[Field.TO], str(len(self.fields)), *pairs]
+        head = [self.job_id, due, self.fields[Field.TO], str(len(self.fields))]
+        return [*head, *chain.from_iterable(self.fields.items())]
 
 
 def as_jobs(items: Iterable[MessageInput | Job]) -> list[Job]:
@@ -88,13 +91,9 @@ def prepare(
     trace, created_at = traceparent(), repr(now)
     fingerprint = _fingerprint(jobs, wires) if idempotency_key else ""
     return [
-        NewJob(
-            job_id=job_id_for(idempotency_key, index),
-            due=due,
-            fields=_fields(message, wire, created_at, due, job, idempotency_key, trace),
-        )
-        for index, (job, message, wire, due) in enumerate(
-            zip(jobs, messages, wires, dues, strict=True)
+        NewJob(job_id, due, _fields(message, wire, created_at, due, job, idempotency_key, trace))
+        for job_id, job, message, wire, due in zip(
+            new_job_ids(idempotency_key, len(jobs)), jobs, messages, wires, dues, strict=True
         )
     ], fingerprint
 
@@ -165,7 +164,7 @@ def _fields(
         Field.MESSAGE: wire,
         Field.PHONE_ID: message.phone_id,
         Field.TO: message.to,
-        Field.BUTTONS: json.dumps([b.reply.id for b in message.interactive.action.buttons]),
+        Field.BUTTONS: to_json([b.reply.id for b in message.interactive.action.buttons]).decode(),
         Field.CREATED_AT: created_at,
     }
     if due is not None:
@@ -187,8 +186,14 @@ def _fingerprint(jobs: Sequence[Job], wires: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def job_id_for(idempotency_key: str | None, index: int) -> str:
-    """A new job's id: random, or derived from its idempotency key and its place in the call."""
+def new_job_ids(idempotency_key: str | None, count: int) -> list[str]:
+    """New jobs' ids: random, or derived from their idempotency key and their place in the call."""
     if idempotency_key is None:
-        return uuid.uuid4().hex
+        random = os.urandom(16 * count).hex()  # one read for all: a uuid4 each costs 2 us
+        return [random[start : start + 32] for start in range(0, 32 * count, 32)]
+    return [job_id_for(idempotency_key, index) for index in range(count)]
+
+
+def job_id_for(idempotency_key: str, index: int) -> str:
+    """The id of the job at `index` of the call made with this idempotency key."""
     return hashlib.sha256(f"{idempotency_key}\x00{index}".encode()).hexdigest()[:32]

@@ -77,6 +77,19 @@ def test_enqueue_writes_the_record_and_puts_the_job_on_the_ready_list(
     assert len(queue_items(fake_producer)) == 1
 
 
+def test_button_ids_are_stored_as_json_whatever_their_characters(
+    fake_producer: Producer,
+) -> None:
+    ids = ['s\u00ed "ok"', "back\\slash", "\u0928\u0939\u0940\u0902"]
+    buttons = [
+        {"type": "reply", "reply": {"id": id_, "title": f"B{n}"}} for n, id_ in enumerate(ids)
+    ]
+    message = wire_message()
+    message["interactive"]["action"]["buttons"] = buttons  # type: ignore[index]
+    job_id = fake_producer.enqueue(message)
+    assert json.loads(record(fake_producer, job_id)["buttons"]) == ids
+
+
 def test_job_ids_look_like_job_ids(fake_producer: Producer) -> None:
     job_ids = [fake_producer.enqueue(wire_message()) for _ in range(3)]
     assert len(set(job_ids)) == 3
