@@ -88,8 +88,8 @@ class Messages:
     def next(self, count: int | None = None) -> list[dict[str, Any]]:
         """The next `count` (default: the run size) messages."""
         count = count or self.count
-        self._used += count
-        return sample_messages(count, first=self._used)
+        first, self._used = self._used, self._used + count
+        return sample_messages(count, first=first)
 
 
 def _limits(sandbox: SandboxClient, messages: Messages, latency: float) -> dict[str, float]:
