@@ -9,9 +9,8 @@ from contextlib import contextmanager
 YOUNG_COLLECTION_AFTER = 50_000
 """New container objects between two collections of the youngest generation (Python: 700).
 
-A batch of 1,000 messages makes some 40,000, alive until it is stored: at 700, a collection
-would scan the batch under construction every few messages. Measured with the HTTP service
-taking batches: about 15% more messages per second than at 700."""
+A batch of 1,000 messages makes some 40,000, alive until it is stored, and a worker's sends
+in flight hold thousands more: at 700, each collection would scan them again for nothing."""
 
 
 @contextmanager
@@ -31,11 +30,13 @@ def collector_paused() -> Iterator[None]:
 
 
 def settle_long_running_process() -> None:
-    """Set the collector for a service that handles batches, once it has started.
+    """Set the collector for the HTTP service or a worker, once it is built and about to run.
 
-    What is alive now (modules, the app) lives as long as the process: frozen, no collection
-    scans it again. Young objects are collected in larger batches (YOUNG_COLLECTION_AFTER).
-    Cyclic garbage still goes; it waits a little longer.
+    What is alive now (modules, the app, the worker's runtime) lives as long as the process:
+    frozen, no collection scans it again. Young objects are collected in larger batches
+    (YOUNG_COLLECTION_AFTER). Cyclic garbage still goes; it waits a little longer. Measured:
+    a worker's CPU per message at 0.22-0.24 ms instead of 0.36-0.50, the service's batches
+    about 15% faster (on top of taking two at a time).
     """
     gc.collect()
     gc.freeze()

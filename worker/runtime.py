@@ -15,6 +15,7 @@ from functools import cache
 
 import redis.asyncio
 
+from producer.collector import settle_long_running_process
 from producer.deadletters import DeadLetters
 from producer.errors import ConfigurationError
 from producer.store import Store, async_client
@@ -153,5 +154,7 @@ def runtime() -> Runtime:
     ))  # fmt: skip
     events = EventSender(records, settings, jobs.worker, callbacks)
     maintenance = Maintenance(records, settings, jobs, events, lambda: courier.known, wakeups)
-    return Runtime(settings, loop, records, courier, maintenance, events, callbacks, jobs,
-                   DeadLetters(store, settings))  # fmt: skip
+    built = Runtime(settings, loop, records, courier, maintenance, events, callbacks, jobs,
+                    DeadLetters(store, settings))  # fmt: skip
+    settle_long_running_process()
+    return built
