@@ -7,7 +7,9 @@ is starting to form, at Zixflow or in this process), shrinks in proportion when 
 back much slower, and halves when Zixflow throttles, as TCP Vegas and Netflix's
 concurrency-limits do. Like TCP, it moves once per round trip, when the answers to sends made
 at the last limit are in; it doubles at first (slow start, up to eight times the starting
-limit), until answers first slow down or Zixflow first throttles, then grows by a quarter.
+limit), until answers first slow down or Zixflow first throttles, then grows by a quarter of
+the starting limit (additive increase, as TCP's congestion avoidance: a server that stalls
+past some number of connections is approached step by step, not overshot by a quarter).
 Slowing answers never take it below the starting limit, where the latency is this worker's
 own CPU at work. Answers slower than a queue of ours can explain (slowed far more than the
 sends in flight grew, or no faster once the limit was cut) are Zixflow's new pace: the limit
@@ -43,7 +45,8 @@ SLOW_START_END = 8
 """Slow start ends at this many times the starting limit at the latest (as TCP's ssthresh):
 one doubling past where Zixflow, or this worker, can keep up would queue as many sends
 again as can be answered in a round trip."""
-GROWTH = 1.25
+GROWTH = 0.25
+"""Past slow start, the limit grows by this share of the starting limit each round trip."""
 DEEPEST_CUT = 0.5
 """Slowing answers cut the limit in proportion (Little's law: twice the latency, half the
 sends in flight), by half at most per round trip."""
@@ -82,7 +85,7 @@ class AdaptiveLimit:
         """Each recent window's mean latency: the fastest of them is the pace with no queue."""
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._clock = clock
-        self._growth = SLOW_START
+        self._slow_start = True
         self._counted_from = -math.inf
         """Answers to sends started before this moment do not count: they tell of a queue the
         limit was already cut for, or of the pace before Zixflow's last change."""
@@ -152,7 +155,7 @@ class AdaptiveLimit:
     def _adjust(self, window: _Window, now: float) -> None:
         if window.throttled:
             self.limit = max(self.minimum, self.limit / 2)
-            self._growth, self._counted_from, self._cut_for = GROWTH, now, None
+            self._slow_start, self._counted_from, self._cut_for = False, now, None
             return
         if not window.latencies:
             return
@@ -167,14 +170,17 @@ class AdaptiveLimit:
             if queued > 1 and mean < OUR_QUEUE_AT_MOST * queued * baseline:
                 cut = max(DEEPEST_CUT, baseline / mean)
                 self.limit = max(min(self.floor, self.limit), self.limit * cut)
-                self._growth, self._counted_from, self._cut_for = GROWTH, now, mean
+                self._slow_start, self._counted_from, self._cut_for = False, now, mean
                 return
             self._new_pace(now)
         elif mean > HOLD * baseline:
             return  # a queue is starting to form: more sends in flight would only lengthen it
         if window.busiest >= 0.8 * self.limit:  # in use: probe for more
             end = SLOW_START_END * self.floor
-            grown = min(self.limit * self._growth, end) if self.limit < end else self.limit * GROWTH
+            if self._slow_start and self.limit < end:
+                grown = min(self.limit * SLOW_START, end)
+            else:
+                grown = self.limit + self.floor * GROWTH
             self.limit = min(self.maximum, grown)
 
     def _settled_cut(self, window: _Window) -> float | None:
@@ -189,7 +195,7 @@ class AdaptiveLimit:
         """Zixflow answers at a new pace: learn it from the answers to sends made from now on,
         and probe for the sends in flight it allows (slow start)."""
         self.recent.clear()
-        self._growth, self._counted_from = SLOW_START, now
+        self._slow_start, self._counted_from = True, now
 
 
 @dataclass

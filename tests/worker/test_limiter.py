@@ -48,7 +48,9 @@ def test_steady_slow_answers_grow_the_limit_to_the_maximum() -> None:
     limit = AdaptiveLimit(128, 2048, clock=clock)
     busy_windows(limit, clock, latency=1.0, windows=3)  # doubling at first: 128 to 1,024
     assert limit.limit == 1024
-    busy_windows(limit, clock, latency=1.0, windows=4)  # then by a quarter: 1,280 to 2,048
+    busy_windows(limit, clock, latency=1.0, windows=4)  # then by a quarter of the start
+    assert limit.limit == 1024 + 4 * 32
+    busy_windows(limit, clock, latency=1.0, windows=40)
     assert limit.limit == 2048
 
 
@@ -84,7 +86,7 @@ def test_the_limit_moves_once_per_round_trip() -> None:
 def test_answers_slowing_down_shrink_the_limit_in_proportion(latency: float, cut: float) -> None:
     clock = Clock()
     limit = AdaptiveLimit(128, 2048, clock=clock)
-    busy_windows(limit, clock, latency=0.01, windows=10)
+    busy_windows(limit, clock, latency=0.01, windows=40)
     grown = limit.limit
     busy_windows(limit, clock, latency=latency, windows=1)
     assert limit.limit == pytest.approx(grown * cut)
@@ -101,10 +103,19 @@ def test_slow_answers_never_take_the_limit_below_the_start() -> None:
     assert min(limits) == 128
 
 
+def test_past_slow_start_a_cut_limit_grows_back_step_by_step() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(128, 2048, clock=clock)
+    busy_windows(limit, clock, latency=0.01, windows=2)
+    busy_windows(limit, clock, latency=0.02, windows=1)  # a queue: halved to 256
+    busy_windows(limit, clock, latency=0.01, windows=4)
+    assert limit.limit == 256 + 4 * 32  # not doubled, nor grown by a quarter of itself
+
+
 def test_one_queue_cuts_the_limit_once() -> None:
     clock = Clock()
     limit = AdaptiveLimit(128, 2048, clock=clock)
-    busy_windows(limit, clock, latency=0.01, windows=10)
+    busy_windows(limit, clock, latency=0.01, windows=40)  # grown to 2,048
     busy_windows(limit, clock, latency=0.02, windows=1)  # a queue: halved
     for _ in range(4):  # the sends already waiting in it answer late, within 0.4 s
         clock.now += WINDOW
@@ -151,7 +162,7 @@ def test_answers_slower_than_a_queue_of_ours_explains_are_the_new_pace() -> None
     clock.now += 1.0
     limit.in_flight = 1024
     answer(limit, 1.0)  # the first answer to a send made at the new pace: learnt, and
-    assert limit.limit == 1280  # grown by a quarter: slow start ended at 1,024
+    assert limit.limit == 1024 + 32  # grown by a quarter of the start: slow start ended
 
 
 def test_an_idle_limit_does_not_grow() -> None:
