@@ -162,7 +162,7 @@ class AdaptiveLimit:
         mean = sum(window.latencies) / len(window.latencies)
         baseline = min(self.recent, default=mean)
         self.recent.append(mean)
-        cut_for = self._settled_cut(window)
+        cut_for = self._take_settled_cut(window)
         if cut_for is not None and mean * HOLD >= cut_for:
             self._new_pace(now)  # fewer sends in flight, answers no faster: not a queue of ours
         elif mean > TOLERANCE * baseline:
@@ -183,8 +183,9 @@ class AdaptiveLimit:
                 grown = self.limit + self.floor * GROWTH
             self.limit = min(self.maximum, grown)
 
-    def _settled_cut(self, window: _Window) -> float | None:
-        """The mean latency of the last cut, once, with the first window within the cut limit."""
+    def _take_settled_cut(self, window: _Window) -> float | None:
+        """The mean latency of the last cut, with the first window within the cut limit; it is
+        forgotten then, so a cut is compared with the answers after it once."""
         cut_for = self._cut_for
         if cut_for is None or window.busiest > self.limit + 1:
             return None

@@ -28,9 +28,10 @@ from producer.store import Store
 from tests.support import wire_message
 from zixflow_queue.cli.main import parse_arguments
 from zixflow_queue.demo.processes import free_port
+from zixflow_queue.service import messages as messages_module
 from zixflow_queue.service.app import create_app
+from zixflow_queue.service.body import read_json
 from zixflow_queue.service.enqueuer import Enqueuer
-from zixflow_queue.service.messages import BATCHES_IN_HAND
 from zixflow_queue.service.settings import ServiceSettings, service_settings
 
 TOKENS = ("token-a-4f2c9e", "token-b-91d07a")
@@ -141,26 +142,38 @@ def test_at_most_two_batches_are_in_hand_at_once(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Six batches posted together: two are validated and stored at a time, the rest wait."""
+    posts = 6
     enqueuer = client.app.state.enqueuer  # type: ignore[attr-defined]
     store = enqueuer.enqueue
-    in_hand: list[int] = [0]
-    most: list[int] = [0]
+    arrived = [0]
+    in_hand = [0]
+    most = [0]
+
+    async def counted(request: Any, max_bytes: int) -> bytes:
+        arrived[0] += 1
+        return await read_json(request, max_bytes)
 
     async def held(jobs: Sequence[Job], key: str | None) -> list[str]:
         in_hand[0] += 1
         most[0] = max(most[0], in_hand[0])
-        try:
-            await asyncio.sleep(0.05)  # holds the batch, so that the others arrive meanwhile
+        try:  # held until every post has arrived, so that any not kept waiting joins in
+            deadline = time.monotonic() + 10
+            while arrived[0] < posts and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
             return cast(list[str], await store(jobs, key))
         finally:
             in_hand[0] -= 1
 
+    monkeypatch.setattr(messages_module, "read_json", counted)
     monkeypatch.setattr(enqueuer, "enqueue", held)
     body = {"items": [{"message": wire_message()}]}
-    with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(lambda _: post(client, body, path="/v1/messages/batch"), range(6)))
-    assert [answer.status_code for answer in answers] == [202] * 6
-    assert most[0] == BATCHES_IN_HAND == 2
+    with ThreadPoolExecutor(posts) as pool:
+        answers = list(
+            pool.map(lambda _: post(client, body, path="/v1/messages/batch"), range(posts))
+        )
+    assert [answer.status_code for answer in answers] == [202] * posts
+    assert arrived[0] == posts
+    assert most[0] == messages_module.BATCHES_IN_HAND == 2
 
 
 @pytest.mark.parametrize(

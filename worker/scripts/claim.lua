@@ -78,7 +78,7 @@ local function claim(id)
       -- lost, a verdict not written) is no longer that worker's to send.
       local alive = tonumber(redis.call('ZSCORE', workers, owner) or '0') > now
       if alive and redis.call('ZSCORE', held_prefix .. owner, id) then return {'busy'} end
-      reclaimed = 1  -- its worker stopped mid-send: the message may already have gone out
+      reclaimed = 1  -- its worker stopped or gave it back mid-send: it may have gone out
     end
   elseif tonumber(due_at or '0') > now then
     return {'later'}
