@@ -13,6 +13,7 @@ from typing import Any
 from producer.durable import Durability
 from producer.envelope import WAKEUP_TTL_MS, EnvelopeBuilder
 from producer.errors import IdempotencyConflict, StorageError
+from producer.group_commit import GroupCommit
 from producer.jobs import Job, MessageInput, NewJob, SendAt, as_jobs, prepare
 from producer.record import is_job_id
 from producer.settings import ProducerSettings, producer_settings
@@ -41,14 +42,24 @@ class Calls:
 
     def prepare(self, jobs: Sequence[Job], idempotency_key: str | None) -> EnqueuePlan:
         """Validate the jobs and split them into the script calls that store them."""
+        new, fingerprint = self.check(jobs, idempotency_key)
+        return self.plan(new, idempotency_key, fingerprint)
+
+    def check(self, jobs: Sequence[Job], idempotency_key: str | None) -> tuple[list[NewJob], str]:
+        """Validate the jobs: the new jobs, and the fingerprint the key is bound to."""
         if len(jobs) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH:,} jobs per call, got {len(jobs):,}: split them")
-        new, fingerprint = prepare(
+        return prepare(
             jobs,
             idempotency_key=idempotency_key,
             record_ttl=self.settings.record_ttl,
             public_callbacks=self.settings.callback_hosts == "public",
         )
+
+    def plan(
+        self, new: list[NewJob], idempotency_key: str | None = None, fingerprint: str = ""
+    ) -> EnqueuePlan:
+        """The script calls that store these checked jobs."""
         keys = self.keys
         script_keys = [
             keys.ready, keys.schedule, keys.unfinished, keys.wakeup, self.queue_here,
@@ -140,6 +151,7 @@ class Producer:
         self._durability = Durability.of(settings)
         self._enqueue = store.script("enqueue")
         self._cancel = store.script("cancel")
+        self._together = GroupCommit(self._store_together, most=CHUNK)
 
     def enqueue(
         self,
@@ -162,15 +174,16 @@ class Producer:
     def enqueue_jobs(self, jobs: Sequence[Job], *, idempotency_key: str | None = None) -> list[str]:
         """Validate all jobs, then store them in chunks of 1,000 (each one atomic).
 
-        A StorageError raised part way names the jobs stored before it in `enqueued`.
+        A StorageError raised part way names the jobs stored before it in `enqueued`. One job
+        without a key is stored together with those other threads enqueue meanwhile.
         """
         with enqueue_span(len(jobs)):
-            plan = self._calls.prepare(jobs, idempotency_key)
-            for calls in plan.round_trips():
-                with storage_boundary("enqueue the jobs", enqueued=plan.stored):
-                    replies = self._run(plan, calls)
-                if plan.stored_by(calls, replies) and not self._calls.queue_here:
-                    self._publish_wakeup()
+            new, fingerprint = self._calls.check(jobs, idempotency_key)
+            if len(new) == 1 and idempotency_key is None:
+                self._together.submit(new[0])
+                return [new[0].job_id]
+            plan = self._calls.plan(new, idempotency_key, fingerprint)
+            self._store(plan)
             return plan.job_ids
 
     def cancel(self, job_id: str) -> bool:
@@ -197,6 +210,17 @@ class Producer:
         with storage_boundary("read the job status", writes=False):
             record: dict[str, str] = self.store.records.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
         return JobStatus.from_record(job_id, record) if record else None
+
+    def _store(self, plan: EnqueuePlan) -> None:
+        for calls in plan.round_trips():
+            with storage_boundary("enqueue the jobs", enqueued=plan.stored):
+                replies = self._run(plan, calls)
+            if plan.stored_by(calls, replies) and not self._calls.queue_here:
+                self._publish_wakeup()
+
+    def _store_together(self, jobs: list[NewJob]) -> None:
+        """Store single jobs of concurrent calls in one script call (GroupCommit's write)."""
+        self._store(self._calls.plan(jobs))
 
     def _run(self, plan: EnqueuePlan, calls: range) -> list[Any]:
         """Run enqueue.lua once per call, pipelined in one round trip.
