@@ -15,6 +15,8 @@ import platform
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,15 @@ from bench.measure import (
     wire_bodies,
 )
 from bench.report import report
-from bench.services import BENCH_KEY, cpu_seconds, default_worker, peak_rss_mb, sandbox_process
+from bench.services import (
+    BENCH_KEY,
+    cpu_per_message,
+    default_worker,
+    peak_rss_mb,
+    process_cpu,
+    redis_cpu_seconds,
+    sandbox_process,
+)
 from producer import Producer
 from producer.settings import ProducerSettings
 from producer.store import Store
@@ -64,15 +74,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine, "messages": count, "latency": args.latency}
     messages = Messages(count)
     try:
-        with tempfile.TemporaryDirectory() as logs, sandbox_process(Path(logs)) as sandbox:
-            results |= _limits(sandbox, messages, args.latency)
+        with tempfile.TemporaryDirectory() as logs, sandbox_process(Path(logs)) as running:
+            sandbox, sandbox_cpu = running.client, process_cpu(running.pid)
+            results |= _limits(sandbox, messages, args.latency, sandbox_cpu)
             results["enqueue"], results["enqueue_many"] = enqueue_rates(
                 args.redis_url, f"{queue}-idle", messages.next(min(count, 3_000))
             )
             env = {"REDIS_URL": args.redis_url, "ZQ_QUEUE": queue, "ZQ_PREFIX": f"zq:{queue}",
                    "ZIXFLOW_API_KEY": BENCH_KEY, "ZIXFLOW_BASE_URL": sandbox.url}  # fmt: skip
             with default_worker(env, Path(logs), producer) as worker:
-                results |= _pipeline(producer, sandbox, messages, worker.pid, args.latency)
+                cpu = _pipeline_cpu(worker.pid, producer, sandbox_cpu)
+                results |= _pipeline(producer, sandbox, messages, worker.pid, args.latency, cpu)
     finally:
         remove_deployment(producer.store, settings)
     return results
@@ -92,13 +104,18 @@ class Messages:
         return sample_messages(count, first=first)
 
 
-def _limits(sandbox: SandboxClient, messages: Messages, latency: float) -> dict[str, float]:
+def _limits(
+    sandbox: SandboxClient, messages: Messages, latency: float, sandbox_cpu: Callable[[], float]
+) -> dict[str, Any]:
     """The hand-written clients: at once, then with every answer `latency` seconds late."""
     sequential = wire_bodies(messages.next(min(messages.count, 3_000)))
-    limits = {
-        "requests_loop": requests_loop_rate(sandbox.url, BENCH_KEY, sequential),
-        "aiohttp_128": aiohttp_loop_rate(sandbox.url, BENCH_KEY, wire_bodies(messages.next()), 128),
+    limits: dict[str, Any] = {
+        "requests_loop": requests_loop_rate(sandbox.url, BENCH_KEY, sequential)
     }
+    parts = {"client": process_cpu(os.getpid()), "sandbox": sandbox_cpu}
+    with cpu_per_message(parts, messages.count) as limits["cpu_ms_loop"]:
+        bodies = wire_bodies(messages.next())
+        limits["aiohttp_128"] = aiohttp_loop_rate(sandbox.url, BENCH_KEY, bodies, 128)
     sandbox.configure(FaultPlan(latency_ms=latency * 1000))
     bodies = wire_bodies(messages.next())
     limits["aiohttp_1024_slow"] = aiohttp_loop_rate(sandbox.url, BENCH_KEY, bodies, 1024)
@@ -106,16 +123,33 @@ def _limits(sandbox: SandboxClient, messages: Messages, latency: float) -> dict[
     return limits
 
 
-def _pipeline(
-    producer: Producer, sandbox: SandboxClient, messages: Messages, pid: int, latency: float
-) -> dict[str, Any]:
-    """The worker: bulk at once (with its CPU per message), singles, latency, slow answers."""
-    timeout = 120 + messages.count / 50
-    cpu = cpu_seconds(pid)
-    first = bulk_rate(producer, messages.next(), timeout)
-    figures: dict[str, Any] = {
-        "cpu_ms_per_message": (cpu_seconds(pid) - cpu) * 1000 / messages.count
+def _pipeline_cpu(
+    worker_pid: int, producer: Producer, sandbox_cpu: Callable[[], float]
+) -> dict[str, Callable[[], float]]:
+    """Readers of the CPU time each part of the pipeline has used: this process is the load."""
+    return {
+        "worker": process_cpu(worker_pid),
+        "Redis": partial(redis_cpu_seconds, producer.store.records),
+        "sandbox": sandbox_cpu,
+        "load": process_cpu(os.getpid()),
     }
+
+
+def _pipeline(
+    producer: Producer,
+    sandbox: SandboxClient,
+    messages: Messages,
+    pid: int,
+    latency: float,
+    cpu: Mapping[str, Callable[[], float]],
+) -> dict[str, Any]:
+    """The worker: bulk at once (with the CPU per message of each part), singles, latency,
+    slow answers."""
+    timeout = 120 + messages.count / 50
+    figures: dict[str, Any] = {}
+    with cpu_per_message(cpu, messages.count) as figures["cpu_ms_pipeline"]:
+        first = bulk_rate(producer, messages.next(), timeout)
+    figures["cpu_ms_per_message"] = figures["cpu_ms_pipeline"]["worker"]
     figures["singles"] = singles_rate(producer, messages.next(), 8, timeout)
     # The bulk runs before and after the singles, so that both see the same worker warmed up.
     figures["bulk"] = (first + bulk_rate(producer, messages.next(), timeout)) / 2

@@ -41,11 +41,16 @@ def test_quick_benchmark_keeps_to_its_namespace(
     results = json.loads(output.read_text())
     for figure in FIGURES:
         assert results[figure] > 0, figure
+    assert list(results["cpu_ms_loop"]) == ["client", "sandbox"]
+    assert list(results["cpu_ms_pipeline"]) == ["worker", "Redis", "sandbox", "load"]
+    assert sum(results["cpu_ms_pipeline"].values()) > results["cpu_ms_per_message"] > 0
     for row in (
         "worker: enqueue_many -> sent, answers at once",
         "x aiohttp 128",
         "worker: 8 threads, one enqueue per message",
         "answers in 0.2 s",
+        "CPU per message, answers at once",
+        "the ceiling on busy cores",
     ):
         assert row in done.stdout
     assert sorted(set(real_redis.scan_iter("*")) - {settings.keys.wakeup}) == [
