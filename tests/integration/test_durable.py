@@ -77,8 +77,10 @@ def test_waitaof_follows_each_round_trip_on_the_connection_that_wrote(
 
     seen = commands_by_connection(server, burst)
     waits = sum(commands.count("WAITAOF") for commands in seen.values())
-    print(f"\nWAITAOF: {waits} on {len(seen)} connections for 4 x 23 round trips")
-    assert waits == 4 * (20 + 1 + 2)
+    print(f"\nWAITAOF: {waits} on {len(seen)} connections for at most 4 x 23 round trips")
+    # One wait per round trip: each thread's batch and keyed calls make their own, while
+    # single enqueues made at the same time by several threads share theirs.
+    assert 4 * (1 + 2) < waits <= 4 * (20 + 1 + 2)
     assert sum(commands.count("SET") for commands in seen.values()) == 4  # the replays' marks
     assert all(writes_then_one_wait(commands) for commands in seen.values()), seen
     assert len(seen) > 1  # the threads did use several connections
