@@ -41,6 +41,9 @@ class GroupCommit(Generic[Item]):
     _lock: threading.Lock
     _waiting: list[_Call[Item]]
     _writing: bool
+    _leader: int | None
+    """The thread writing now: a call it makes from within the write (a signal handler's)
+    writes on its own instead of waiting for itself."""
 
     def __init__(self, write: Callable[[list[Item]], object], most: int) -> None:
         self._write = write
@@ -50,6 +53,9 @@ class GroupCommit(Generic[Item]):
 
     def submit(self, item: Item) -> None:
         """Write `item` with those of the calls made meanwhile; raises what the write raised."""
+        if self._leader == threading.get_ident():
+            self._write([item])
+            return
         call = _Call(item)
         with self._lock:
             self._waiting.append(call)
@@ -69,11 +75,13 @@ class GroupCommit(Generic[Item]):
     def _lead(self, leader: _Call[Item]) -> None:
         with self._lock:
             batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
+        self._leader = threading.get_ident()
         try:
             self._write([call.item for call in batch])
         except BaseException as error:  # each caller of the write learns it
             for call in batch:
                 call.error = error
+        self._leader = None
         with self._lock:
             self._hand_over()
         for call in batch:
@@ -102,6 +110,7 @@ class GroupCommit(Generic[Item]):
         self._lock = threading.Lock()
         self._waiting = []
         self._writing = False
+        self._leader = None
 
 
 _instances: weakref.WeakSet[GroupCommit[Any]] = weakref.WeakSet()

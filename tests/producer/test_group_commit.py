@@ -92,6 +92,20 @@ def test_a_failed_write_fails_each_of_its_callers_and_the_next_one_writes(
     assert write.batches[-1] == ["d"]
 
 
+def test_a_call_made_from_within_a_write_by_its_own_thread_writes_on_its_own() -> None:
+    batches: list[list[str]] = []
+
+    def write(items: list[str]) -> None:
+        batches.append(items)
+        if items == ["outer"]:  # as a signal handler would, on the thread that is writing
+            group.submit("inner")
+
+    group = GroupCommit(write, most=10)
+    group.submit("outer")
+    assert batches == [["outer"], ["inner"]]
+    assert waiting(group) == 0 and not group._writing
+
+
 class _InterruptedOnWaking:
     """A call's `done` lock whose waiter is interrupted (KeyboardInterrupt) once woken."""
 
