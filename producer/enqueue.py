@@ -212,6 +212,7 @@ class Producer:
         return JobStatus.from_record(job_id, record) if record else None
 
     def _store(self, plan: EnqueuePlan) -> None:
+        """Run the plan's calls round trip by round trip; publish the wake-ups they ask for."""
         for calls in plan.round_trips():
             with storage_boundary("enqueue the jobs", enqueued=plan.stored):
                 replies = self._run(plan, calls)
